@@ -1,0 +1,83 @@
+"""snapbook: learn, try and debug a Bank Indonesia SNAP B2B access-token integration.
+
+The core (keys, signing, codes, errors) imports only ``cryptography``; pandas, httpx,
+ipywidgets and the sandbox server are imported when first used, so ``import snapbook`` is fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from .errors import *  # noqa: F403
+from .errors import __all__ as _errors_all
+from .keys import (
+    describe_key,
+    fingerprint,
+    generate_private_key,
+    keys_match,
+    load_private_key,
+    load_public_key,
+    private_key_bytes,
+    public_key_bytes,
+    read_private_key,
+    read_public_key,
+    save_private_key,
+    save_public_key,
+)
+from .masking import mask
+from .signing import (
+    explain_signature,
+    make_timestamp,
+    parse_timestamp,
+    sign,
+    signed_headers,
+    string_to_sign,
+    verify,
+)
+
+__version__ = "0.1.0"
+
+# name -> module, imported on first attribute access (PEP 562).
+_LAZY: dict[str, str] = {}
+
+__all__ = sorted(
+    [
+        *_errors_all,
+        "__version__",
+        "describe_key",
+        "explain_signature",
+        "fingerprint",
+        "generate_private_key",
+        "keys_match",
+        "load_private_key",
+        "load_public_key",
+        "make_timestamp",
+        "mask",
+        "parse_timestamp",
+        "private_key_bytes",
+        "public_key_bytes",
+        "read_private_key",
+        "read_public_key",
+        "save_private_key",
+        "save_public_key",
+        "sign",
+        "signed_headers",
+        "string_to_sign",
+        "verify",
+        *_LAZY,
+    ]
+)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'snapbook' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,120 @@
+"""The one error hierarchy of snapbook.
+
+Every error a user can meet is a :class:`SnapbookError`. Each message says what was
+wrong and each carries a ``hint`` that says what to do about it. No message ever echoes
+key material, a full signature or a full token.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ClientKeyError",
+    "ConfigError",
+    "InvalidResponseError",
+    "KeyFileExistsError",
+    "KeyFormatError",
+    "KeyKindError",
+    "KeyTypeError",
+    "PassphraseError",
+    "SignatureFormatError",
+    "SnapResponseError",
+    "SnapbookError",
+    "TimestampError",
+    "TransportError",
+    "WeakKeyError",
+]
+
+
+class SnapbookError(Exception):
+    """Root of every snapbook error: catch this to handle them all."""
+
+    #: A short, actionable sentence: what the user should do about it.
+    hint: str = ""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if hint is not None:
+            self.hint = hint
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message} Hint: {self.hint}"
+        return self.message
+
+
+# --- keys -----------------------------------------------------------------------------
+
+
+class KeyFormatError(SnapbookError, ValueError):
+    """The input is not a readable key (not PEM, not DER, truncated base64, ...)."""
+
+
+class KeyKindError(KeyFormatError):
+    """A public key where a private key is needed, or the reverse."""
+
+
+class KeyTypeError(KeyFormatError):
+    """A key of another algorithm (EC, Ed25519, DSA, ...): SNAP needs RSA."""
+
+
+class WeakKeyError(KeyFormatError):
+    """An RSA key smaller than the 2048 bits SNAP requires."""
+
+
+class PassphraseError(KeyFormatError):
+    """An encrypted key without a passphrase, with a wrong one, or a passphrase for a plain key."""
+
+
+class KeyFileExistsError(SnapbookError, FileExistsError):
+    """Saving would overwrite an existing key file."""
+
+
+# --- signing --------------------------------------------------------------------------
+
+
+class TimestampError(SnapbookError, ValueError):
+    """An X-TIMESTAMP that is not ``yyyy-MM-ddTHH:mm:ssTZD``."""
+
+
+class SignatureFormatError(SnapbookError, ValueError):
+    """An X-SIGNATURE that is not standard base64 or has the wrong length."""
+
+
+# --- configuration and the network ----------------------------------------------------
+
+
+class ConfigError(SnapbookError, ValueError):
+    """An unknown environment name, a bad URL or a missing credential."""
+
+
+class SnapResponseError(SnapbookError):
+    """The provider answered and refused: it carries the HTTP status and responseCode."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        http_status: int | None = None,
+        response_code: str | None = None,
+        response_message: str | None = None,
+        meaning: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.http_status = http_status
+        self.response_code = response_code
+        self.response_message = response_message
+        self.meaning = meaning
+
+
+class TransportError(SnapbookError):
+    """No answer at all: timeout, connection refused, TLS or DNS failure."""
+
+
+class InvalidResponseError(SnapbookError):
+    """An answer that is not a SNAP token response: HTML, non-JSON, missing fields."""
+
+
+class ClientKeyError(SnapbookError, ValueError):
+    """A client key (X-CLIENT-KEY) that is empty or cannot travel in an HTTP header."""

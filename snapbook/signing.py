@@ -1,0 +1,358 @@
+"""X-TIMESTAMP and X-SIGNATURE: the two headers every SNAP token request is judged on.
+
+``X-SIGNATURE = base64(SHA256withRSA(private_key, client_key + "|" + X-TIMESTAMP))``, with
+PKCS#1 v1.5 padding. The timestamp signed must be byte-for-byte the header value, so make
+it once (:func:`make_timestamp`) and use that one string for both (:func:`signed_headers`).
+Time is a parameter (``clock``), never read behind the caller's back, so tests and
+notebooks can freeze it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone, tzinfo
+from typing import Callable, Union
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from .errors import ClientKeyError, SignatureFormatError, TimestampError
+from .masking import mask
+
+__all__ = [
+    "JAKARTA",
+    "Clock",
+    "ParsedTimestamp",
+    "SignatureSteps",
+    "decode_signature",
+    "explain_signature",
+    "make_timestamp",
+    "parse_timestamp",
+    "sign",
+    "signed_headers",
+    "string_to_sign",
+    "system_clock",
+    "verify",
+]
+
+#: Western Indonesia Time (WIB), UTC+7 all year: the zone SNAP providers expect.
+JAKARTA = timezone(timedelta(hours=7), "WIB")
+
+#: A clock returns the current time as an aware datetime.
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    """The real current time, in UTC."""
+    return datetime.now(timezone.utc)
+
+
+# --- X-TIMESTAMP ----------------------------------------------------------------------
+
+
+def _zone(tz: tzinfo | str | None) -> tzinfo:
+    if tz is None:
+        return JAKARTA
+    if isinstance(tz, str):
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        if tz.upper() in ("UTC", "Z"):
+            return timezone.utc
+        try:
+            return ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise TimestampError(
+                f"Unknown time zone {tz!r}.", hint="Use an IANA name such as 'Asia/Jakarta' or 'UTC'."
+            ) from None
+    return tz
+
+
+def make_timestamp(clock: Clock | datetime | None = None, tz: tzinfo | str | None = None) -> str:
+    """An X-TIMESTAMP ``yyyy-MM-ddTHH:mm:ss+07:00`` for now (or ``clock``), in ``tz``.
+
+    ``clock`` is a callable returning an aware datetime, or a datetime itself. The default
+    zone is Asia/Jakarta (+07:00); UTC is written ``+00:00``, never ``Z``, because many
+    providers only accept a numeric offset.
+    """
+    now = clock if isinstance(clock, datetime) else (clock or system_clock)()
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise TimestampError(
+            "The clock returned a naive datetime (no time zone), so the offset is unknown.",
+            hint="Return aware datetimes, e.g. datetime.now(timezone.utc).",
+        )
+    return now.astimezone(_zone(tz)).replace(microsecond=0).isoformat()
+
+
+_STANDARD = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$"
+)
+
+
+@dataclass(frozen=True)
+class ParsedTimestamp:
+    """A received X-TIMESTAMP, read: the instant, and what was non-standard about its text."""
+
+    text: str
+    value: datetime
+    #: Human-readable notes on details outside ``yyyy-MM-ddTHH:mm:ss±HH:MM`` (``Z``, fractions, ...).
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def is_standard(self) -> bool:
+        return not self.notes
+
+
+def parse_timestamp(text: str, *, strict: bool = False) -> ParsedTimestamp:
+    """Read an X-TIMESTAMP the way a lenient (or, with ``strict``, an exacting) server would.
+
+    Accepts ``+07:00`` and other numeric offsets; unless ``strict``, also ``Z``, ``-00:00`` and
+    fractional seconds, recording each as a note. Anything else raises :class:`TimestampError`
+    saying exactly what is wrong.
+    """
+    if not isinstance(text, str):
+        raise TimestampError(
+            f"X-TIMESTAMP must be a string, not {type(text).__name__}.",
+            hint="Format it as yyyy-MM-ddTHH:mm:ss+07:00, e.g. with snapbook.make_timestamp().",
+        )
+    m = _STANDARD.match(text)
+    if m is None:
+        raise TimestampError(_diagnose_timestamp(text), hint=_TS_HINT)
+    year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
+    fraction, zone = m.group(7), m.group(8)
+    notes: list[str] = []
+    if zone == "Z":
+        offset = timezone.utc
+        notes.append("zone written as 'Z' instead of a numeric offset such as +07:00")
+    else:
+        sign = 1 if zone[0] == "+" else -1
+        hh, mm = int(zone[1:3]), int(zone[4:6])
+        if hh > 23 or mm > 59:
+            raise TimestampError(
+                f"X-TIMESTAMP {text!r} has an impossible zone offset {zone!r} (hours 00-23, minutes 00-59).",
+                hint=_TS_HINT,
+            )
+        offset = timezone(sign * timedelta(hours=hh, minutes=mm))
+        if zone == "-00:00":
+            notes.append("zone written as '-00:00' (RFC 3339 'unknown local offset') instead of a real offset")
+    if fraction:
+        notes.append(f"fractional seconds ({fraction}) beyond yyyy-MM-ddTHH:mm:ss")
+    try:
+        micro = int((fraction or ".0")[1:7].ljust(6, "0"))
+        value = datetime(year, month, day, hour, minute, second, micro, tzinfo=offset)
+    except ValueError as exc:
+        raise TimestampError(
+            f"X-TIMESTAMP {text!r} is not a real date and time: {exc}.", hint=_TS_HINT
+        ) from None
+    if strict and notes:
+        raise TimestampError(
+            f"X-TIMESTAMP {text!r} is not in the strict SNAP form: " + "; ".join(notes) + ".",
+            hint=_TS_HINT,
+        )
+    return ParsedTimestamp(text=text, value=value, notes=tuple(notes))
+
+
+_TS_HINT = "Send yyyy-MM-ddTHH:mm:ss+07:00, e.g. 2020-12-18T10:55:00+07:00 (snapbook.make_timestamp())."
+
+
+def _diagnose_timestamp(text: str) -> str:
+    """Say precisely what is wrong with a timestamp that does not match the standard form."""
+    q = f"X-TIMESTAMP {text!r}"
+    t = text.strip()
+    if not t:
+        return "X-TIMESTAMP is empty."
+    if t != text:
+        return f"{q} has leading or trailing whitespace."
+    if re.fullmatch(r"\d{9,13}(\.\d+)?", t):
+        return f"{q} looks like a Unix epoch number; SNAP wants an ISO-8601 date and time with a zone."
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", t):
+        return f"{q} is a date only; it needs a time and a zone: yyyy-MM-ddTHH:mm:ss+07:00."
+    if re.match(r"^\d{4}[/.]\d{1,2}[/.]\d{1,2}", t) or re.match(r"^\d{1,2}[/.-]\d{1,2}[/.-]\d{4}", t):
+        return f"{q} uses another date layout or separators; the date must be yyyy-MM-dd with '-'."
+    if re.match(r"^\d{8}T?\d{6}", t):
+        return f"{q} is the ISO-8601 basic form without separators; SNAP needs the extended form yyyy-MM-ddTHH:mm:ss+07:00."
+    m = re.match(r"^\d{4}-\d{2}-\d{2}(.)", t)
+    if m and m.group(1) != "T":
+        return f"{q} separates date and time with {m.group(1)!r}; it must be an upper-case 'T'."
+    if re.match(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?!:)", t):
+        return f"{q} has no seconds; the time must be HH:mm:ss."
+    if re.match(r"^\d{4}-\d{1,2}-\d{1,2}T", t) and not re.match(r"^\d{4}-\d{2}-\d{2}T", t):
+        return f"{q} has a one-digit month or day; write both with two digits."
+    m = re.match(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(.*)$", t)
+    if m:
+        rest = m.group(2)
+        if rest == "":
+            return f"{q} has no time zone designator; add the offset, e.g. +07:00 for Jakarta."
+        if re.fullmatch(r"[+-]\d{4}", rest):
+            return f"{q} writes the zone offset as {rest!r}; it must have a colon: {rest[:3]}:{rest[3:]}."
+        if re.fullmatch(r"[+-]\d{2}", rest):
+            return f"{q} writes the zone offset as {rest!r}; it must be hours and minutes: {rest}:00."
+        if rest == "z":
+            return f"{q} ends in a lower-case 'z'; write +00:00 (or 'Z')."
+        if rest.strip() != rest:
+            return f"{q} has whitespace before the zone designator {rest.strip()!r}."
+        if re.fullmatch(r"[A-Za-z/_]+", rest):
+            return f"{q} names a zone ({rest!r}) instead of a numeric offset such as +07:00."
+        return f"{q} has an unreadable zone designator {rest!r}; use a numeric offset such as +07:00."
+    return f"{q} is not in the form yyyy-MM-ddTHH:mm:ss+07:00."
+
+
+# --- string to sign and the signature ---------------------------------------------------
+
+
+def _check_client_key(client_key: str) -> str:
+    if not isinstance(client_key, str) or not client_key:
+        raise ClientKeyError(
+            "The client key (X-CLIENT-KEY) is empty.",
+            hint="Use the client_id Ifortepay gave you at registration, e.g. MCP00000001.",
+        )
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in client_key):
+        raise ClientKeyError(
+            "The client key contains a control character (a newline?), which cannot travel in an HTTP header.",
+            hint="Strip the value you read from the file or environment variable.",
+        )
+    return client_key
+
+
+def string_to_sign(client_key: str, timestamp: str) -> str:
+    """``client_key + "|" + timestamp``: the exact text SNAP's token signature covers."""
+    return f"{_check_client_key(client_key)}|{timestamp}"
+
+
+def _as_bytes(message: str | bytes) -> bytes:
+    return message.encode("utf-8") if isinstance(message, str) else message
+
+
+def sign(private_key: rsa.RSAPrivateKey, message: str | bytes) -> str:
+    """SHA256withRSA (PKCS#1 v1.5) of ``message``, as standard base64: an X-SIGNATURE value."""
+    raw = private_key.sign(_as_bytes(message), padding.PKCS1v15(), hashes.SHA256())
+    return base64.b64encode(raw).decode("ascii")
+
+
+def decode_signature(signature: str | bytes) -> bytes:
+    """The raw bytes of a base64 X-SIGNATURE, or :class:`SignatureFormatError` saying why not."""
+    text = signature.decode("ascii", "replace") if isinstance(signature, bytes) else signature
+    text = text.strip()
+    if not text:
+        raise SignatureFormatError("The signature is empty.", hint="Pass the X-SIGNATURE header value.")
+    if re.search(r"[-_]", text) and not re.search(r"[+/]", text):
+        raise SignatureFormatError(
+            "The signature uses the URL-safe base64 alphabet ('-' and '_'); SNAP uses standard base64 ('+' and '/').",
+            hint="Encode with base64.b64encode, not urlsafe_b64encode.",
+        )
+    bad = sorted({c for c in text if not (c.isascii() and (c.isalnum() or c in "+/="))})
+    if bad:
+        raise SignatureFormatError(
+            "The signature is not base64: it contains " + ", ".join(repr(c) for c in bad[:5]) + ".",
+            hint="X-SIGNATURE is the standard base64 of the raw RSA signature bytes.",
+        )
+    if len(text) % 4:
+        raise SignatureFormatError(
+            f"The signature's base64 has {len(text)} characters, not a multiple of 4: truncated or missing '=' padding.",
+            hint="Copy the whole header value, including trailing '=' characters.",
+        )
+    try:
+        return base64.b64decode(text, validate=True)
+    except binascii.Error:
+        raise SignatureFormatError("The signature is not valid base64 (misplaced '=').",
+                                   hint="Copy the whole header value again.") from None
+
+
+def verify(public_key: rsa.RSAPublicKey, message: str | bytes, signature: str | bytes) -> bool:
+    """True when ``signature`` (base64) is a valid SHA256withRSA signature of ``message``.
+
+    A signature that is not base64 at all raises :class:`SignatureFormatError`; one of the wrong
+    length or made with another key or message is simply ``False``
+    (:func:`snapbook.doctor.diagnose` says which).
+    """
+    raw = decode_signature(signature)
+    try:
+        public_key.verify(raw, _as_bytes(message), padding.PKCS1v15(), hashes.SHA256())
+    except InvalidSignature:
+        return False
+    return True
+
+
+def signed_headers(
+    private_key: rsa.RSAPrivateKey,
+    client_key: str,
+    timestamp: str,
+    *,
+    content_type: str = "application/json",
+) -> dict[str, str]:
+    """The four headers of a B2B token request, signed over this one timestamp string."""
+    return {
+        "Content-Type": content_type,
+        "X-TIMESTAMP": timestamp,
+        "X-CLIENT-KEY": client_key,
+        "X-SIGNATURE": sign(private_key, string_to_sign(client_key, timestamp)),
+    }
+
+
+# --- teaching -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SignatureSteps:
+    """Each step from inputs to X-SIGNATURE, for learning and for comparing with another SDK.
+
+    ``signature`` holds the full value; ``repr`` and the notebook view show it masked.
+    """
+
+    client_key: str
+    timestamp: str
+    string_to_sign: str
+    message_bytes: bytes
+    digest_hex: str
+    signature: str = field(repr=False)
+    key_fingerprint: str
+
+    @property
+    def signature_masked(self) -> str:
+        return mask(self.signature)
+
+    def rows(self) -> list[tuple[str, str]]:
+        """The steps as (name, value) rows, secrets masked."""
+        return [
+            ("1. client key (X-CLIENT-KEY)", self.client_key),
+            ("2. timestamp (X-TIMESTAMP)", self.timestamp),
+            ("3. string to sign", self.string_to_sign),
+            ("4. UTF-8 bytes", f"{len(self.message_bytes)} bytes: {self.message_bytes.hex()}"),
+            ("5. SHA-256 digest (hex)", self.digest_hex),
+            ("6. RSA PKCS#1 v1.5 signature, base64 (X-SIGNATURE)", self.signature_masked),
+            ("   signed with key (SHA-256 fingerprint)", self.key_fingerprint),
+        ]
+
+    def __repr__(self) -> str:
+        return "SignatureSteps(\n" + "\n".join(f"  {k}: {v}" for k, v in self.rows()) + "\n)"
+
+    def _repr_html_(self) -> str:
+        import html
+
+        body = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
+            f"<td style='text-align:left'><code>{html.escape(v)}</code></td></tr>"
+            for k, v in self.rows()
+        )
+        return f"<table>{body}</table>"
+
+
+def explain_signature(private_key: rsa.RSAPrivateKey, client_key: str, timestamp: str) -> SignatureSteps:
+    """Sign like :func:`signed_headers` does, keeping every intermediate step."""
+    from .keys import fingerprint
+
+    text = string_to_sign(client_key, timestamp)
+    data = text.encode("utf-8")
+    return SignatureSteps(
+        client_key=client_key,
+        timestamp=timestamp,
+        string_to_sign=text,
+        message_bytes=data,
+        digest_hex=hashlib.sha256(data).hexdigest(),
+        signature=sign(private_key, data),
+        key_fingerprint=fingerprint(private_key),
+    )
