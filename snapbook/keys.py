@@ -66,7 +66,6 @@ _CERT_LABELS = {"CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTIFICATE"}
 _FOREIGN_LABELS = {
     "EC PRIVATE KEY": "an EC private key",
     "DSA PRIVATE KEY": "a DSA private key",
-    "OPENSSH PRIVATE KEY": "an OpenSSH-format private key",
     "EC PARAMETERS": "EC parameters",
     "CERTIFICATE REQUEST": "a certificate signing request",
     "NEW CERTIFICATE REQUEST": "a certificate signing request",
@@ -245,7 +244,14 @@ def _parse_text(text: str, pw: bytes | None) -> tuple[str, object]:
             hint="Convert it: `ssh-keygen -f key.pub -e -m PKCS8` gives a PEM public key.",
         )
     # No armor: the bare base64 body of a DER key.
-    der = _b64decode_body(re.sub(r"\s+", "", text), "The input")
+    body = re.sub(r"\s+", "", text)
+    if len(body) < 200:  # the smallest RSA-2048 public key is 392 base64 characters
+        raise KeyFormatError(
+            f"The input is not a key: {len(body)} characters of text without PEM armor, "
+            "far shorter than any RSA-2048 key.",
+            hint="Pass a PEM key (-----BEGIN PRIVATE KEY----- ...), DER bytes, or the full base64 body of one.",
+        )
+    der = _b64decode_body(body, "The input")
     return _parse_der(der, pw, "the base64 body")
 
 
@@ -289,6 +295,11 @@ def _parse_pem(text: str, pw: bytes | None) -> tuple[str, object]:
         raise KeyTypeError(
             f"Found {_FOREIGN_LABELS[label]} (BEGIN {label}); SNAP needs an RSA key in PKCS#8 or PKCS#1 form.",
             hint=_HOW_TO_MAKE,
+        )
+    if label == "OPENSSH PRIVATE KEY":
+        raise KeyFormatError(
+            "Found an OpenSSH-format private key (BEGIN OPENSSH PRIVATE KEY); SNAP tools expect PKCS#8 or PKCS#1.",
+            hint="Convert a copy: `ssh-keygen -p -m PKCS8 -f COPY_OF_KEY` rewrites it as PKCS#8 PEM.",
         )
     if label not in _PRIVATE_LABELS | _PUBLIC_LABELS | _CERT_LABELS:
         raise KeyFormatError(
