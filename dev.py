@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""The two quickstart commands, needing only python3 and git on a fresh machine.
+
+    python3 dev.py lab     open the workbook: JupyterLab on notebooks/ (embedded sandbox)
+    python3 dev.py test    run the whole test suite: unit tests, notebooks (nbval), real browser
+
+Both first make ``.venv/`` and install snapbook into it (only again when pyproject.toml or
+binder/requirements.txt change). Standard library only: this file runs before anything is
+installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import venv
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PY = BIN / "python"
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+
+# Each suite is its own pytest invocation (unit tests and notebook tests are kept apart).
+SUITES = {
+    "unit": ["tests", "--ignore=tests/browser", "-p", "no:nbval"],
+    "notebooks": [
+        "notebooks",
+        "--nbval-lax",
+        "--nbval-current-env",
+        "--nbval-sanitize-with",
+        "notebooks/nbval-sanitize.cfg",
+        "-p", "no:cacheprovider",
+    ],
+    "browser": ["tests/browser", "-p", "no:nbval"],
+}
+
+
+def say(msg: str) -> None:
+    print(f"[dev] {msg}", flush=True)
+
+
+def ensure_venv(extras: str) -> None:
+    """Create .venv and install snapbook[extras] unless the same install is already there."""
+    inputs = [ROOT / "pyproject.toml", ROOT / "binder" / "requirements.txt"]
+    digest = hashlib.sha256(extras.encode())
+    for path in inputs:
+        if path.exists():
+            digest.update(path.read_bytes())
+    stamp = VENV / f".installed-{extras.replace(',', '-')}"
+    if stamp.exists() and stamp.read_text() == digest.hexdigest() and PY.exists():
+        return
+    if not PY.exists():
+        say(f"creating {VENV.relative_to(ROOT)}/ with {sys.executable} ({sys.version.split()[0]})")
+        venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
+    say(f"installing snapbook[{extras}] into .venv (first run takes a minute or two)")
+    pip = [str(PY), "-m", "pip", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "install", "-U", "pip"], check=True)
+    subprocess.run([*pip, "install", "-e", f".[{extras}]"], check=True, cwd=ROOT)
+    stamp.write_text(digest.hexdigest())
+
+
+def ensure_chromium() -> None:
+    """The browser test drives Debian's Chromium; install it when we can (root with apt)."""
+    if Path(CHROMIUM).exists():
+        return
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        say("installing Debian's chromium for the browser test (apt-get)")
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=True, env=env,
+                       stdout=subprocess.DEVNULL)
+        return
+    sys.exit(
+        f"[dev] the browser test needs Chromium at {CHROMIUM}: run `sudo apt-get install chromium`, "
+        "or skip that suite with `python3 dev.py test --suite unit --suite notebooks`."
+    )
+
+
+def run_suite(name: str, extra: list[str]) -> dict[str, int]:
+    ARTIFACTS.mkdir(exist_ok=True)
+    junit = ARTIFACTS / f"junit-{name}.xml"
+    junit.unlink(missing_ok=True)
+    cmd = [str(PY), "-m", "pytest", *SUITES[name], f"--junitxml={junit}", "-q", *extra]
+    say(f"suite {name}: {' '.join(cmd[2:])}")
+    code = subprocess.run(cmd, cwd=ROOT).returncode
+    counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    if junit.exists():
+        for suite in ET.parse(junit).getroot().iter("testsuite"):
+            for key in counts:
+                counts[key] += int(suite.get(key, 0))
+    counts["code"] = code
+    return counts
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    ensure_venv("test,lab")
+    suites = args.suite or list(SUITES)
+    if "browser" in suites:
+        ensure_chromium()
+    results = {name: run_suite(name, args.pytest_args) for name in suites}
+    passed = failed = skipped = 0
+    ok = True
+    for name, c in results.items():
+        s_failed = c["failures"] + c["errors"]
+        s_passed = c["tests"] - s_failed - c["skipped"]
+        passed, failed, skipped = passed + s_passed, failed + s_failed, skipped + c["skipped"]
+        problem = ""
+        if c["tests"] == 0:
+            problem = "ran no test"
+        elif c["code"] != 0:
+            problem = f"pytest exited {c['code']}"
+        elif c["skipped"]:
+            problem = "skipped tests count as not passing"
+        ok = ok and not problem
+        say(f"{name:10s} {s_passed} passed, {s_failed} failed, {c['skipped']} skipped  {problem}")
+    print(f"total: {passed} passed, {failed} failed, {skipped} skipped", flush=True)
+    return 0 if ok else 1
+
+
+def cmd_lab(args: argparse.Namespace) -> int:
+    ensure_venv("lab")
+    cmd = [
+        str(BIN / "jupyter"), "lab",
+        f"--ServerApp.root_dir={ROOT / 'notebooks'}",
+        f"--ServerApp.ip={args.ip}",
+        f"--ServerApp.port={args.port}",
+        "--LabApp.default_url=/lab/tree/01-keys.ipynb",
+    ]
+    if args.no_browser:
+        cmd.append("--no-browser")
+    say("starting JupyterLab on notebooks/ (the notebooks start their own local SNAP sandbox)")
+    os.execv(cmd[0], cmd)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="dev.py", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("lab", help="open the workbook in JupyterLab")
+    p.add_argument("--ip", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8888)
+    p.add_argument("--no-browser", action="store_true")
+    p.set_defaults(func=cmd_lab)
+    p = sub.add_parser("test", help="run the whole test suite")
+    p.add_argument("--suite", action="append", choices=list(SUITES), help="run only these suites")
+    p.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
+    p.set_defaults(func=cmd_test)
+    args = parser.parse_args()
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
