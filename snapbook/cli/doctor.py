@@ -1,0 +1,56 @@
+"""``snapbook doctor``: why a signature does not verify."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..doctor import diagnose
+from ..keys import read_public_key
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "doctor",
+        help="say exactly why an X-SIGNATURE does not verify: exit 0 valid, 1 invalid, 2 unusable input",
+    )
+    p.add_argument(
+        "--public-key", required=True, metavar="FILE", help="the public key the server verifies with"
+    )
+    p.add_argument("--client-key", required=True, metavar="ID", help="X-CLIENT-KEY as sent")
+    p.add_argument("--timestamp", required=True, metavar="TS", help="X-TIMESTAMP as sent")
+    p.add_argument("--signature", required=True, metavar="SIG", help="X-SIGNATURE as sent")
+    p.add_argument(
+        "--body", metavar="FILE_OR_JSON", help="the request body (a file, or the JSON text itself)"
+    )
+    p.add_argument("--json", action="store_true", help="print the diagnosis as JSON")
+    p.set_defaults(func=doctor_cmd)
+
+
+def _body(value: str | None) -> bytes | None:
+    if value is None:
+        return None
+    path = Path(value)
+    try:
+        if len(value) < 4096 and path.is_file():
+            return path.read_bytes()
+    except OSError:
+        pass
+    return value.encode("utf-8")
+
+
+def doctor_cmd(args) -> int:
+    public_key = read_public_key(args.public_key, min_bits=1024)
+    d = diagnose(public_key, args.client_key, args.timestamp, args.signature, body=_body(args.body))
+    if args.json:
+        print(json.dumps(d.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        print(f"{d.verdict} ({d.cause}): {d.summary}")
+        if not d.ok:
+            if d.details:
+                print(f"why: {d.details}")
+            if d.fix:
+                print(f"fix: {d.fix}")
+        for note in d.notes:
+            print(f"note: {note}")
+    return 0 if d.ok else 1
