@@ -39,7 +39,36 @@ from .signing import (
 __version__ = "0.1.0"
 
 # name -> module, imported on first attribute access (PEP 562).
-_LAZY: dict[str, str] = {}
+_LAZY: dict[str, str] = {
+    "AccessToken": "client",
+    "AsyncTokenClient": "client",
+    "Diagnosis": "doctor",
+    "Endpoint": "endpoints",
+    "Faults": "sandbox",
+    "KeyForm": "widgets",
+    "LogRecord": "log",
+    "LogView": "widgets",
+    "RequestLog": "log",
+    "ResponseCode": "codes",
+    "RetryPolicy": "client",
+    "Sandbox": "sandbox",
+    "SandboxConfig": "sandbox",
+    "SignatureForm": "widgets",
+    "TokenClient": "client",
+    "TokenForm": "widgets",
+    "TokenInfo": "tokens",
+    "TokenRequest": "client",
+    "as_curl": "curl",
+    "build_token_request": "client",
+    "diagnose": "doctor",
+    "diagnose_request": "doctor",
+    "find_leaks": "leaks",
+    "inspect_token": "tokens",
+    "load_vendor_example": "examples",
+    "parse_code": "codes",
+    "parse_token_response": "client",
+    "resolve_endpoint": "endpoints",
+}
 
 __all__ = sorted(
     [

@@ -10,16 +10,21 @@ from __future__ import annotations
 __all__ = [
     "ClientKeyError",
     "ConfigError",
+    "ConnectionFailedError",
+    "DNSError",
     "InvalidResponseError",
     "KeyFileExistsError",
     "KeyFormatError",
     "KeyKindError",
     "KeyTypeError",
     "PassphraseError",
+    "RequestTimeoutError",
     "SignatureFormatError",
     "SnapResponseError",
     "SnapbookError",
+    "TLSError",
     "TimestampError",
+    "TokenFormatError",
     "TransportError",
     "WeakKeyError",
 ]
@@ -118,3 +123,31 @@ class InvalidResponseError(SnapbookError):
 
 class ClientKeyError(SnapbookError, ValueError):
     """A client key (X-CLIENT-KEY) that is empty or cannot travel in an HTTP header."""
+
+
+# --- transport failures, by cause (raised by snapbook.client) --------------------------
+
+
+class RequestTimeoutError(TransportError):
+    """No complete answer in time; ``phase`` says where: connect, write, read, pool, or total (the deadline)."""
+
+    phase: str = ""
+
+
+class ConnectionFailedError(TransportError):
+    """The connection was refused, reset or dropped before an answer arrived."""
+
+
+class TLSError(TransportError):
+    """The TLS handshake failed: certificate not trusted, wrong host name, protocol mismatch."""
+
+
+class DNSError(TransportError):
+    """The host name did not resolve."""
+
+
+# --- tokens ---------------------------------------------------------------------------
+
+
+class TokenFormatError(SnapbookError, ValueError):
+    """An access token that is not a JWT (three base64url parts: header, claims, signature)."""

@@ -18,7 +18,7 @@ from ..errors import SnapbookError
 __all__ = ["main", "build_parser"]
 
 # One module per group of commands; each has ``register(subparsers)``.
-_COMMAND_MODULES = ["keys", "signing"]
+_COMMAND_MODULES = ["keys", "signing", "token", "doctor", "sandbox"]
 
 
 class _Parser(argparse.ArgumentParser):

@@ -1,0 +1,178 @@
+"""``snapbook sandbox``: run the local SNAP provider in the foreground, one line per request."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+
+from ..errors import ConfigError
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "sandbox",
+        help="run a local SNAP token provider (Ctrl+C to stop), printing one line per request",
+        description="A strict, well-documented SNAP provider on loopback: the Payment, Disbursement and plain "
+        "SNAP token routes, /sandbox/v1.0/token/validate and /openapi.json.",
+    )
+    p.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, loopback only)"
+    )
+    p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
+    p.add_argument(
+        "--register",
+        action="append",
+        default=[],
+        metavar="CLIENT_KEY=PUBLIC_KEY_FILE",
+        help="accept this client key, signed by the private half of this public key (repeatable)",
+    )
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help='reject Z/-00:00 zones, fractions, grant_type, additionalInfo ""',
+    )
+    p.add_argument(
+        "--freshness",
+        type=float,
+        default=300,
+        metavar="SECONDS",
+        help="X-TIMESTAMP window either way (default 300; 0 turns the check off)",
+    )
+    p.add_argument(
+        "--token-lifetime", type=int, default=900, metavar="SECONDS", help="token lifetime (default 900)"
+    )
+    p.add_argument(
+        "--expires-in-number", action="store_true", help="send expiresIn as a JSON number, not a string"
+    )
+    p.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=16 * 1024,
+        metavar="N",
+        help="largest body accepted (default 16384)",
+    )
+    p.add_argument(
+        "--secret-env",
+        metavar="VAR",
+        help="environment variable holding the HS512 token secret (default: random per run)",
+    )
+    f = p.add_argument_group("fault injection (token routes only; seeded, repeatable)")
+    f.add_argument("--latency", type=float, default=0.0, metavar="S", help="added delay per answer")
+    f.add_argument("--jitter", type=float, default=0.0, metavar="S", help="plus a random 0..S seconds")
+    f.add_argument(
+        "--slow", type=float, default=0.0, metavar="S", help="a further delay, to exceed a client's timeout"
+    )
+    f.add_argument("--rate-429", type=float, default=0.0, metavar="P", help="share of 429 Too Many Requests")
+    f.add_argument(
+        "--retry-after", type=int, default=1, metavar="S", help="Retry-After of the 429s (default 1)"
+    )
+    f.add_argument("--rate-500", type=float, default=0.0, metavar="P", help="share of 500 General Error")
+    f.add_argument(
+        "--rate-503", type=float, default=0.0, metavar="P", help="share of 503 Service Unavailable"
+    )
+    f.add_argument("--rate-504", type=float, default=0.0, metavar="P", help="share of 504 Timeout")
+    f.add_argument(
+        "--rate-drop", type=float, default=0.0, metavar="P", help="share of connections closed unanswered"
+    )
+    f.add_argument("--seed", type=int, default=0, help="random seed of the faults (default 0)")
+    p.set_defaults(func=sandbox_cmd)
+
+
+def _clients(pairs: list[str]) -> dict[str, str]:
+    clients: dict[str, str] = {}
+    for pair in pairs:
+        client_key, sep, path = pair.partition("=")
+        if not sep or not client_key.strip() or not path.strip():
+            raise ConfigError(
+                f"--register {pair!r} is not CLIENT_KEY=PUBLIC_KEY_FILE.",
+                hint="For example: --register MCP00000001=keys/public.pem",
+            )
+        clients[client_key.strip()] = path.strip()
+    return clients
+
+
+def sandbox_cmd(args) -> int:
+    from pathlib import Path
+
+    from ..keys import fingerprint, read_public_key
+    from ..sandbox import Faults, Sandbox, SandboxConfig
+    from ..sandbox.app import OPENAPI_PATH, PRODUCTS, VALIDATE_PATH
+
+    secret = None
+    if args.secret_env:
+        secret = os.environ.get(args.secret_env)
+        if secret is None:
+            raise ConfigError(
+                f"--secret-env names {args.secret_env}, but that environment variable is not set.",
+                hint=f"export {args.secret_env}=... (32 characters or more), or leave --secret-env out.",
+            )
+    faults = Faults(
+        latency=args.latency,
+        jitter=args.jitter,
+        slow_seconds=args.slow,
+        rate_429=args.rate_429,
+        retry_after=args.retry_after,
+        rate_500=args.rate_500,
+        rate_503=args.rate_503,
+        rate_504=args.rate_504,
+        rate_drop=args.rate_drop,
+        seed=args.seed,
+    )
+    config = SandboxConfig(
+        freshness_seconds=args.freshness if args.freshness > 0 else None,
+        token_lifetime=args.token_lifetime,
+        strict=args.strict,
+        expires_in_as_number=args.expires_in_number,
+        max_body_bytes=args.max_body_bytes,
+        secret=secret,
+        faults=faults,
+    )
+    keys = {client_key: read_public_key(Path(path)) for client_key, path in _clients(args.register).items()}
+    sandbox = Sandbox(config, host=args.host, port=args.port, clients=keys)
+
+    def show(entry) -> None:
+        print(entry.line(), flush=True)
+
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        sandbox.journal.subscribe(show)
+        sandbox.start()
+        mode = "strict" if config.strict else "lenient"
+        window = "off" if config.freshness_seconds is None else f"±{config.freshness_seconds:g} s"
+        print(
+            f"snapbook sandbox listening on {sandbox.base_url} ({mode}, freshness {window}, "
+            f"tokens {config.token_lifetime} s)",
+            flush=True,
+        )
+        for product, path in PRODUCTS.items():
+            print(f"  {product:<13} POST {sandbox.base_url}{path}")
+        print(f"  {'validate':<13} GET|POST {sandbox.base_url}{VALIDATE_PATH}  (Authorization: Bearer ...)")
+        print(f"  {'openapi':<13} GET {sandbox.base_url}{OPENAPI_PATH}")
+        for client_key, key in keys.items():
+            print(f"  client {client_key}: public key {fingerprint(key)}")
+        if not keys:
+            print(
+                "  no clients registered (--register CLIENT_KEY=PUBLIC_KEY_FILE): every request gets Unknown client"
+            )
+        if faults.active:
+            print(f"  faults: {faults.describe()}")
+        if args.host not in ("127.0.0.1", "localhost", "::1"):
+            print(
+                f"snapbook: warning: listening on {args.host}, reachable from other machines", file=sys.stderr
+            )
+        print("Press Ctrl+C to stop.", flush=True)
+        while not stop.wait(0.5):
+            if not sandbox.running:
+                print("snapbook: error: the sandbox server stopped unexpectedly", file=sys.stderr)
+                return 2
+    finally:
+        sandbox.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    counts = sandbox.journal.counts()
+    detail = ", ".join(f"{n} {verdict}" for verdict, n in sorted(counts.items()))
+    print(f"stopped after {len(sandbox.journal)} request(s)" + (f": {detail}" if detail else ""), flush=True)
+    return 0

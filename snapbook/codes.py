@@ -1,0 +1,346 @@
+"""SNAP response codes: what ``4017300`` means and what to check.
+
+A ``responseCode`` is seven digits: the HTTP status (3), the service code (2) and the case
+code (2). ``4017300`` is HTTP 401, service 73 (Access Token B2B), case 00 (Unauthorized).
+Providers word ``responseMessage`` differently (``Unauthorized. [Signature]``,
+``Unauthorized. [Unknown client]``), so match on the code and read the message for the reason.
+
+:func:`parse_code` never raises: an unknown service, an unknown case or a value that is not a
+code at all still gives a :class:`ResponseCode` that says what is known about it.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+
+__all__ = [
+    "SERVICES",
+    "TOKEN_SERVICE",
+    "ResponseCode",
+    "describe_status",
+    "parse_code",
+]
+
+#: The service code of Access Token B2B.
+TOKEN_SERVICE = "73"
+
+#: Service codes snapbook knows by name.
+SERVICES: dict[str, str] = {
+    "73": "Access Token B2B",
+    "74": "Access Token B2B2C",
+}
+
+# (HTTP status, case code) -> standard message. The generic table of the SNAP standard.
+_CASES: dict[tuple[int, str], str] = {
+    (200, "00"): "Successful",
+    (202, "00"): "Request In Progress",
+    (400, "00"): "Bad Request",
+    (400, "01"): "Invalid Field Format {field name}",
+    (400, "02"): "Invalid Mandatory Field {field name}",
+    (401, "00"): "Unauthorized. [reason]",
+    (401, "01"): "Invalid Token (B2B)",
+    (401, "02"): "Invalid Customer Token",
+    (401, "03"): "Token Not Found (B2B)",
+    (401, "04"): "Customer Token Not Found",
+    (403, "00"): "Transaction Expired",
+    (403, "01"): "Feature Not Allowed [reason]",
+    (403, "02"): "Exceeds Transaction Amount Limit",
+    (403, "03"): "Suspected Fraud",
+    (403, "04"): "Activity Count Limit Exceeded",
+    (403, "05"): "Do Not Honor",
+    (403, "06"): "Feature Not Allowed At This Time [reason]",
+    (403, "14"): "Insufficient Funds",
+    (403, "15"): "Transaction Not Permitted [reason]",
+    (404, "00"): "Invalid Transaction Status",
+    (404, "01"): "Transaction Not Found",
+    (404, "08"): "Invalid Merchant",
+    (404, "16"): "Partner Not Found",
+    (405, "00"): "Requested Function Is Not Supported",
+    (409, "00"): "Conflict",
+    (429, "00"): "Too Many Requests",
+    (500, "00"): "General Error",
+    (500, "01"): "Internal Server Error",
+    (500, "02"): "External Server Error",
+    (504, "00"): "Timeout",
+}
+
+# Plain-language meaning and what to check, for any service.
+_GENERIC: dict[tuple[int, str], tuple[str, str]] = {
+    (200, "00"): ("The request succeeded.", "Nothing to fix."),
+    (202, "00"): (
+        "The provider accepted the request and is still processing it.",
+        "Query the status later instead of sending the request again.",
+    ),
+    (400, "00"): (
+        "The provider could not read the request at all (often a body that is not valid JSON).",
+        "Send Content-Type: application/json and a JSON body; compare it byte for byte with the documented example.",
+    ),
+    (400, "01"): (
+        "A field has the wrong format; responseMessage usually names it.",
+        "Check the field named in responseMessage against the specification (length, characters, date format).",
+    ),
+    (400, "02"): (
+        "A mandatory field or header is missing or empty; responseMessage usually names it.",
+        "Add the field named in responseMessage; check header names for typos.",
+    ),
+    (401, "00"): (
+        "The provider did not accept who you are: signature, client key or key registration.",
+        "Check the signature, the client key and that your public key is registered with the provider.",
+    ),
+    (401, "01"): (
+        "The access token is invalid or expired.",
+        "Request a new B2B token, send it as 'Authorization: Bearer <token>', and refresh before expiresIn runs out.",
+    ),
+    (401, "02"): ("The customer token is invalid or expired.", "Obtain a new customer (B2B2C) token."),
+    (401, "03"): (
+        "No B2B access token was sent, or the provider does not know it.",
+        "Send 'Authorization: Bearer <token>' with a token from this environment (stage and production tokens differ).",
+    ),
+    (401, "04"): ("No customer token was sent or it is unknown.", "Send the customer token (B2B2C)."),
+    (403, "00"): ("The transaction expired.", "Start a new transaction."),
+    (403, "01"): (
+        "Your account is not allowed to use this feature.",
+        "Ask the provider to enable the feature for your client key.",
+    ),
+    (404, "16"): (
+        "The provider does not know your partner id.",
+        "Check X-PARTNER-ID / X-CLIENT-KEY and the environment (stage vs production).",
+    ),
+    (405, "00"): (
+        "The provider does not support this function at this URL.",
+        "Check the URL path and the HTTP method (token requests are POST).",
+    ),
+    (409, "00"): (
+        "The request conflicts with an earlier one (for example the same X-EXTERNAL-ID twice in a day).",
+        "Use a fresh X-EXTERNAL-ID for every request.",
+    ),
+    (429, "00"): (
+        "You sent too many requests; the provider is throttling you.",
+        "Slow down, honour Retry-After, and reuse tokens instead of requesting one per call.",
+    ),
+    (500, "00"): (
+        "The provider failed with a general error.",
+        "Retry later; if it persists, send the provider the time, your client key and the X-TIMESTAMP.",
+    ),
+    (500, "01"): (
+        "The provider had an internal error.",
+        "Retry later; if it persists, send the provider the time, your client key and the X-TIMESTAMP.",
+    ),
+    (500, "02"): (
+        "A system behind the provider failed.",
+        "Retry later; if it persists, contact the provider.",
+    ),
+    (503, "00"): (
+        "The provider is temporarily unavailable (HTTP 503 has no row in the SNAP table; some providers use it).",
+        "Retry with backoff, honouring Retry-After; if it persists, contact the provider.",
+    ),
+    (504, "00"): (
+        "The provider timed out while processing the request.",
+        "Retry with backoff; if it persists, contact the provider.",
+    ),
+}
+
+# Token-specific advice (service 73): the places a token request usually goes wrong.
+_TOKEN: dict[tuple[int, str], tuple[str, str]] = {
+    (200, "00"): (
+        "The provider issued an access token.",
+        "Cache it and reuse it until shortly before expiresIn runs out.",
+    ),
+    (400, "00"): (
+        "The provider could not read the token request.",
+        'Send Content-Type: application/json and the body {"grantType":"client_credentials","additionalInfo":{}}.',
+    ),
+    (400, "01"): (
+        "A field of the token request has the wrong format, most often X-TIMESTAMP.",
+        "Send X-TIMESTAMP as yyyy-MM-ddTHH:mm:ss+07:00 (snapbook.make_timestamp()); check the field responseMessage names.",
+    ),
+    (400, "02"): (
+        "A mandatory header or field is missing: X-TIMESTAMP, X-CLIENT-KEY, X-SIGNATURE, Content-Type or grantType.",
+        "Send all four headers and grantType=client_credentials (spelled grantType, not grant_type).",
+    ),
+    (401, "00"): (
+        "The provider rejected the signature, the client key or the timestamp.",
+        (
+            "Sign exactly client_key + '|' + X-TIMESTAMP with the private key whose public key you registered, "
+            "for this environment; use the same timestamp string in the header; keep your clock within a few "
+            "minutes (run `snapbook doctor` to see which part is wrong)."
+        ),
+    ),
+    (401, "01"): (
+        "The provider considers the token request unauthorized (invalid token).",
+        "Check the client key and the key registered for this environment.",
+    ),
+    (409, "00"): (
+        "The provider saw a conflicting request.",
+        "Wait a second and request the token again with a new X-TIMESTAMP.",
+    ),
+    (429, "00"): (
+        "You requested tokens too often.",
+        "A B2B token lives 15 minutes: cache it (TokenClient.get_token) instead of requesting one per call; honour Retry-After.",
+    ),
+    (500, "00"): (
+        "The token service failed with a general error.",
+        "Retry later; if it persists, send the provider the time, your client key and the X-TIMESTAMP you sent.",
+    ),
+    (504, "00"): (
+        "The token service timed out.",
+        "Retry with backoff; if it persists, contact the provider.",
+    ),
+}
+
+# responseMessage reasons, "Unauthorized. [Signature]": sharper advice for the usual ones.
+_REASONS: dict[str, str] = {
+    "signature": "The signature did not verify: sign client_key + '|' + X-TIMESTAMP (the exact header string) with "
+    "the private key matching the registered public key (run `snapbook doctor`).",
+    "unknown client": "The provider does not know this X-CLIENT-KEY in this environment: check it, and that you "
+    "use the stage client key on stage and the production one on production.",
+    "key not found": "No public key is registered for this client key: send your public key (public.pem) to the provider.",
+    "timestamp": "Check X-TIMESTAMP: format yyyy-MM-ddTHH:mm:ss+07:00 and a clock within a few minutes of the provider's.",
+    "x-timestamp": "Check X-TIMESTAMP: format yyyy-MM-ddTHH:mm:ss+07:00 and a clock within a few minutes of the provider's.",
+}
+
+_CLASS_MEANING = {
+    2: ("Success.", "Nothing to fix."),
+    4: (
+        "The provider refused the request (a client-side problem).",
+        "Read responseMessage; fix the request before retrying.",
+    ),
+    5: (
+        "The provider failed (a server-side problem).",
+        "Retry later with backoff; contact the provider if it persists.",
+    ),
+}
+
+_CODE = re.compile(r"^(\d{3})(\d{2})(\d{2})$")
+_REASON = re.compile(r"\[([^\]]+)\]")
+
+
+@dataclass(frozen=True)
+class ResponseCode:
+    """A parsed ``responseCode``: its parts, the standard message, its meaning and a hint."""
+
+    code: str
+    http_status: int | None
+    service_code: str | None
+    case_code: str | None
+    #: The service's name ("Access Token B2B"), or "service NN" when unknown.
+    service: str
+    #: The standard's message for this case, or "" when the case is not in the table.
+    standard_message: str
+    meaning: str
+    hint: str
+    #: False when the service or the case is not in snapbook's tables (the meaning is then generic).
+    known: bool
+    #: False when the value is not seven digits at all.
+    valid: bool = True
+    #: The reason in brackets from responseMessage ("Signature"), when one was given.
+    reason: str | None = None
+
+    @property
+    def is_success(self) -> bool:
+        return self.http_status is not None and 200 <= self.http_status < 300
+
+    def __str__(self) -> str:
+        title = self.standard_message or "unknown case"
+        return f"{self.code} ({self.service}: {title}): {self.meaning}"
+
+    def _repr_html_(self) -> str:
+        rows = [
+            ("responseCode", self.code),
+            ("HTTP status", "" if self.http_status is None else str(self.http_status)),
+            ("service", f"{self.service_code or '?'} ({self.service})"),
+            ("case", f"{self.case_code or '?'} ({self.standard_message or 'not in the standard table'})"),
+            ("meaning", self.meaning),
+            ("what to check", self.hint),
+        ]
+        body = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(k)}</th><td style='text-align:left'>{html.escape(v)}</td></tr>"
+            for k, v in rows
+        )
+        return f"<table>{body}</table>"
+
+
+def parse_code(code: str | int | None, message: str | None = None) -> ResponseCode:
+    """Explain a ``responseCode`` such as ``"4017300"``; ``message`` (responseMessage) sharpens the hint.
+
+    Never raises: unknown services and cases get the meaning of their HTTP status class, and a
+    value that is not seven digits is reported as such (``valid=False``).
+    """
+    text = "" if code is None else str(code).strip()
+    reason = _reason(message)
+    m = _CODE.match(text)
+    if m is None:
+        return ResponseCode(
+            code=text,
+            http_status=None,
+            service_code=None,
+            case_code=None,
+            service="unknown service",
+            standard_message="",
+            meaning=f"{(text if len(text) <= 20 else text[:19] + '…')!r} is not a SNAP responseCode "
+            "(seven digits: HTTP status, service, case)."
+            if text
+            else "No responseCode was given.",
+            hint="Read the HTTP status and the body; the provider (or a proxy in front of it) did not answer in SNAP form.",
+            known=False,
+            valid=False,
+            reason=reason,
+        )
+    status, service_code, case = int(m.group(1)), m.group(2), m.group(3)
+    service = SERVICES.get(service_code, f"service {service_code}")
+    standard = _CASES.get((status, case), "")
+    explained = (_TOKEN.get((status, case)) if service_code == TOKEN_SERVICE else None) or _GENERIC.get(
+        (status, case)
+    )
+    if explained is None:
+        meaning, hint = _CLASS_MEANING.get(
+            status // 100, ("An unexpected HTTP status class.", "Read responseMessage.")
+        )
+        meaning = f"HTTP {status}, case {case}, is not in the standard table. {meaning}"
+    else:
+        meaning, hint = explained
+    if reason and status // 100 == 4:
+        specific = _REASONS.get(reason.lower())
+        if specific:
+            hint = specific
+    return ResponseCode(
+        code=text,
+        http_status=status,
+        service_code=service_code,
+        case_code=case,
+        service=service,
+        standard_message=standard,
+        meaning=meaning,
+        hint=hint,
+        known=service_code in SERVICES and bool(standard),
+        reason=reason,
+    )
+
+
+def _reason(message: str | None) -> str | None:
+    if not message:
+        return None
+    m = _REASON.search(message)
+    return m.group(1).strip() if m else None
+
+
+def describe_status(status: int) -> tuple[str, str]:
+    """Meaning and hint for a bare HTTP status (an answer without a responseCode)."""
+    if status == 404:
+        return (
+            "Nothing answers at this URL (HTTP 404).",
+            "Check the token URL path for this product and environment.",
+        )
+    if status == 405:
+        return (
+            "The URL does not accept this method (HTTP 405).",
+            "Token requests are POST; check the URL path.",
+        )
+    if status in (301, 302, 303, 307, 308):
+        return (
+            "The URL redirects elsewhere.",
+            "Use the final URL (https, exact path) as the token endpoint.",
+        )
+    return _CLASS_MEANING.get(status // 100, (f"HTTP {status}.", "Read the body the provider sent."))

@@ -1,0 +1,608 @@
+"""The sandbox as an ASGI application (Starlette): routes, answers, journal and faults.
+
+Routes (see :mod:`snapbook.sandbox.checks` for the order of the checks on a token request):
+
+- ``POST /auth/merchants/v1.0/access-token/b2b`` (Ifortepay Payment), ``POST
+  /api/v1.0/access-token/b2b`` (Senmo Disbursement), ``POST /v1.0/access-token/b2b`` (plain SNAP);
+- ``GET|POST /sandbox/v1.0/token/validate`` with ``Authorization: Bearer <token>``: is this token
+  valid now? ``200 2007300`` with the claims in ``additionalInfo``, ``401 4017301 Invalid Token
+  (B2B)``, or ``401 4017303 Token Not Found (B2B)`` when no token is sent;
+- ``GET /openapi.json``: the OpenAPI description of all of the above.
+
+Every answer, including 404, 405 and injected faults, is SNAP-shaped JSON with the
+``X-TIMESTAMP`` (the sandbox clock, +07:00) and ``X-CLIENT-KEY`` (the request's, echoed)
+headers, and its HTTP status equals the first three digits of ``responseCode``. Only a
+dropped-connection fault answers nothing. Faults apply to the three token routes only: the
+body is read, then the fault draw decides between an injected answer and the normal checks,
+and the added delay comes before either answer.
+
+:func:`create_app` returns the application; ``app.state.provider`` is its :class:`Provider`
+(registered clients, token issuer, journal and faults), which :class:`snapbook.sandbox.Sandbox`
+drives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from ..endpoints import TOKEN_PATHS
+from ..errors import ClientKeyError, KeyKindError
+from ..keys import load_public_key, read_public_key
+from ..masking import mask
+from ..signing import make_timestamp
+from .checks import Verdict, check_token_request, reject, too_large, with_reason
+from .config import SandboxConfig
+from .faults import FaultDecision, FaultInjector, Faults
+from .journal import Journal, JournalEntry
+from .openapi import openapi_document
+from .tokens import InvalidTokenError, TokenIssuer
+
+__all__ = [
+    "OPENAPI_PATH",
+    "PRODUCTS",
+    "TRANSPORT_SCOPE_KEY",
+    "VALIDATE_PATH",
+    "Provider",
+    "create_app",
+]
+
+logger = logging.getLogger("snapbook.sandbox")
+
+#: The token route of each product (the same table as :data:`snapbook.endpoints.TOKEN_PATHS`).
+PRODUCTS: dict[str, str] = dict(TOKEN_PATHS)
+VALIDATE_PATH = "/sandbox/v1.0/token/validate"
+OPENAPI_PATH = "/openapi.json"
+
+#: Where the sandbox's uvicorn protocol puts the connection's transport in ``scope["extensions"]``,
+#: so a dropped-connection fault can close it without answering.
+TRANSPORT_SCOPE_KEY = "snapbook.transport"
+
+# Fault answers: HTTP status -> (responseCode, responseMessage). 5037300 is not in the SNAP
+# table (it has no 503 row); it is this sandbox's choice, documented in checks.py.
+_FAULT_ANSWERS: dict[str, tuple[int, str, str]] = {
+    "429": (429, "4297300", "Too Many Requests"),
+    "500": (500, "5007300", "General Error"),
+    "503": (503, "5037300", "Service Unavailable"),
+    "504": (504, "5047300", "Timeout"),
+}
+
+# Bodies larger than the limit are still read (and discarded) up to this much more, so the
+# client gets its 400 instead of a broken pipe; beyond it the connection is closed.
+_DRAIN_BYTES = 1024 * 1024
+
+
+def _as_public_key(public_key: Any) -> rsa.RSAPublicKey:
+    if isinstance(public_key, rsa.RSAPublicKey):
+        return public_key
+    if isinstance(public_key, rsa.RSAPrivateKey):
+        raise KeyKindError(
+            "A private key was given where the sandbox needs the client's public key.",
+            hint="Register key.public_key(): a provider only ever holds the merchant's public key.",
+        )
+    if isinstance(public_key, os.PathLike):
+        return read_public_key(public_key)
+    return load_public_key(public_key)
+
+
+def _check_client_key(client_key: str) -> str:
+    if not isinstance(client_key, str) or not client_key.strip() or client_key != client_key.strip():
+        raise ClientKeyError(
+            f"The client key {client_key!r} is empty or has surrounding whitespace.",
+            hint="Register the exact X-CLIENT-KEY value, e.g. MCP00000001.",
+        )
+    if any(not (0x21 <= ord(c) <= 0x7E or 0x80 <= ord(c) <= 0xFF or c == " ") for c in client_key):
+        raise ClientKeyError(
+            "The client key contains a character that cannot travel in an HTTP header.",
+            hint="Use printable ASCII, as providers' client ids are.",
+        )
+    return client_key
+
+
+def _header_safe(value: str, limit: int = 256) -> str:
+    """A header value that can be sent back: printable Latin-1, trimmed."""
+    cleaned = "".join(c if (0x20 <= ord(c) <= 0x7E or 0xA0 <= ord(c) <= 0xFF) else "?" for c in value[:limit])
+    return cleaned.strip()
+
+
+class Provider:
+    """The sandbox's state: registered clients, token issuer, journal, faults and settings.
+
+    Safe to use from any thread while the server runs: clients and faults are replaced, never
+    mutated in place.
+    """
+
+    def __init__(
+        self,
+        config: SandboxConfig | None = None,
+        *,
+        clients: Mapping[str, Any] | None = None,
+        journal: Journal | None = None,
+    ) -> None:
+        self.config = config or SandboxConfig()
+        self.journal = journal if journal is not None else Journal()
+        self.issuer = TokenIssuer(self.config.secret, self.config.token_lifetime, self.config.now)
+        self._clients: dict[str, rsa.RSAPublicKey] = {}
+        self._lock = threading.Lock()
+        self._injector = FaultInjector(self.config.faults)
+        #: Set when the server stops, so injected delays end early instead of holding it up.
+        self.closing = threading.Event()
+        for client_key, key in (clients or {}).items():
+            self.register(client_key, key)
+
+    # --- clients ----------------------------------------------------------------------
+
+    def register(self, client_key: str, public_key: Any) -> None:
+        """Accept ``client_key`` signed with the private half of ``public_key`` (object, PEM/DER, or path)."""
+        key = _as_public_key(public_key)
+        _check_client_key(client_key)
+        with self._lock:
+            self._clients = {**self._clients, client_key: key}
+
+    def unregister(self, client_key: str) -> None:
+        with self._lock:
+            self._clients = {k: v for k, v in self._clients.items() if k != client_key}
+
+    @property
+    def clients(self) -> dict[str, rsa.RSAPublicKey]:
+        """The registered public keys by client key (a copy)."""
+        return dict(self._clients)
+
+    # --- faults and tokens ------------------------------------------------------------
+
+    @property
+    def faults(self) -> Faults:
+        return self._injector.faults
+
+    @faults.setter
+    def faults(self, faults: Faults | None) -> None:
+        if faults is not None and not isinstance(faults, Faults):
+            raise TypeError("faults must be a snapbook.sandbox.Faults (or None for none)")
+        self._injector = FaultInjector(faults or Faults())  # a fresh, re-seeded sequence
+
+    def draw_fault(self) -> FaultDecision:
+        """The fault (if any) and delay for the next token request, from the seeded sequence."""
+        return self._injector.decide()
+
+    def validate_token(self, token: str) -> dict[str, Any]:
+        """The claims of a token this sandbox issued, or :class:`InvalidTokenError` (invalid or expired)."""
+        return self.issuer.validate(token)
+
+    async def pause(self, seconds: float) -> float:
+        """Sleep ``seconds``, ending early when the server is stopping; returns the time slept."""
+        start = time.monotonic()
+        deadline = start + seconds
+        while not self.closing.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            await asyncio.sleep(min(0.05, remaining))
+        return time.monotonic() - start
+
+    # --- answers ----------------------------------------------------------------------
+
+    def answer(
+        self,
+        status: int,
+        body: dict[str, Any],
+        client_key: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> JSONResponse:
+        """A JSON answer with the two SNAP response headers."""
+        all_headers = {
+            "X-TIMESTAMP": make_timestamp(self.config.now),
+            "X-CLIENT-KEY": _header_safe(client_key),
+        }
+        all_headers.update(headers or {})
+        return JSONResponse(body, status_code=status, headers=all_headers)
+
+    def error(
+        self, verdict: Verdict, client_key: str, headers: Mapping[str, str] | None = None
+    ) -> JSONResponse:
+        body = {"responseCode": verdict.response_code, "responseMessage": verdict.response_message}
+        return self.answer(verdict.http_status, body, client_key, headers)
+
+    def record(self, request_info: dict[str, Any], started: float, **fields: Any) -> None:
+        self.journal.append(
+            JournalEntry(
+                latency_ms=round((time.perf_counter() - started) * 1000, 3),
+                **request_info,
+                **fields,
+            )
+        )
+
+
+def _request_info(scope: Scope, provider: Provider, product: str) -> tuple[dict[str, Any], dict[str, str]]:
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in scope.get("headers", []):
+        name = raw_name.decode("latin-1").lower()
+        headers.setdefault(name, raw_value.decode("latin-1"))
+    try:
+        now = provider.config.now()
+    except Exception:  # noqa: BLE001 - a broken clock is reported by the checks; the journal still needs a time
+        from datetime import datetime, timezone
+
+        now = datetime.now(timezone.utc)
+    info = {
+        "time": now,
+        "method": str(scope.get("method", "")),
+        "path": str(scope.get("path", ""))[:200],
+        "product": product,
+        "client_key": headers.get("x-client-key", "").strip()[:128],
+    }
+    return info, headers
+
+
+async def _read_body(request: Request, limit: int) -> tuple[bytes, Verdict | None, bool]:
+    """(body, the rejection when it is over ``limit``, whether the connection must then close)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit + _DRAIN_BYTES:
+        return b"", too_large(int(declared), limit, declared=True), True
+    body = bytearray()
+    total = 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total <= limit:
+            body += chunk
+        if total > limit + _DRAIN_BYTES:
+            return b"", too_large(total, limit), True
+    if total > limit:
+        return b"", too_large(total, limit), False
+    return bytes(body), None, False
+
+
+class _TokenRoute:
+    """The ASGI app behind one token route (an ASGI app, not a function, so it can drop a connection)."""
+
+    def __init__(self, provider: Provider, product: str) -> None:
+        self.provider = provider
+        self.product = product
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        provider = self.provider
+        started = time.perf_counter()
+        info, headers = _request_info(scope, provider, self.product)
+        client_key_header = headers.get("x-client-key", "")
+        signature = mask(headers.get("x-signature", "").strip())
+        request = Request(scope, receive)
+        try:
+            try:
+                body, oversize, must_close = await _read_body(request, provider.config.max_body_bytes)
+            except ClientDisconnect:
+                provider.record(
+                    info,
+                    started,
+                    verdict="rejected",
+                    http_status=0,
+                    response_code="",
+                    response_message="",
+                    notes=("client disconnected before sending the whole body",),
+                    signature=signature,
+                )
+                return
+            decision = provider.draw_fault()
+            if decision.kind is not None:
+                await self._fault(scope, receive, send, decision, info, started, client_key_header, signature)
+                return
+            if oversize is not None:
+                verdict = oversize
+            else:
+                verdict = check_token_request(
+                    _all_headers(scope),
+                    body,
+                    clients=provider.clients,
+                    now=provider.config.now(),
+                    freshness_seconds=provider.config.freshness_seconds,
+                    strict=provider.config.strict,
+                    max_body_bytes=provider.config.max_body_bytes,
+                )
+            extra_headers = {"Connection": "close"} if must_close else None
+            token = jti = ""
+            if verdict.accepted:
+                token, claims = provider.issuer.issue(verdict.client_key)
+                jti = claims["jti"]
+                lifetime = provider.config.token_lifetime
+                response: Response = provider.answer(
+                    200,
+                    {
+                        "responseCode": verdict.response_code,
+                        "responseMessage": verdict.response_message,
+                        "accessToken": token,
+                        "tokenType": "Bearer",
+                        "expiresIn": lifetime if provider.config.expires_in_as_number else str(lifetime),
+                    },
+                    verdict.client_key,
+                )
+            else:
+                response = provider.error(verdict, client_key_header, extra_headers)
+            notes = list(verdict.notes)
+            if decision.delay:
+                slept = await provider.pause(decision.delay)
+                notes.append(_delay_note(decision, slept))
+                if decision.slow and await request.is_disconnected():
+                    notes.append("the client had gone before the answer was ready (slow-answer fault)")
+            # Journal first, so a client that reads the journal after its answer finds its row.
+            provider.record(
+                info,
+                started,
+                verdict="accepted" if verdict.accepted else "rejected",
+                http_status=verdict.http_status,
+                response_code=verdict.response_code,
+                response_message=verdict.response_message,
+                notes=tuple(notes),
+                signature=signature,
+                token=mask(token) if token else "",
+                jti=jti,
+            )
+            await response(scope, receive, send)
+        except Exception as exc:  # noqa: BLE001 - a sandbox bug: still a SNAP answer, logged and journaled
+            await _internal_error(provider, scope, receive, send, info, started, client_key_header, exc)
+
+    async def _fault(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        decision: FaultDecision,
+        info: dict[str, Any],
+        started: float,
+        client_key: str,
+        signature: str,
+    ) -> None:
+        provider = self.provider
+        notes = [f"injected fault: {decision.kind}"]
+        if decision.delay:
+            slept = await provider.pause(decision.delay)
+            notes.append(_delay_note(decision, slept))
+        if decision.kind == "drop":
+            provider.record(
+                info,
+                started,
+                verdict="fault",
+                http_status=0,
+                response_code="",
+                response_message="",
+                notes=(*notes, "connection closed without an answer"),
+                signature=signature,
+            )
+            await _drop(scope, send)
+            return
+        status, code, message = _FAULT_ANSWERS[decision.kind or "500"]
+        headers = {"Retry-After": str(provider.faults.retry_after)} if decision.kind == "429" else None
+        verdict = reject(status, code[-2:], message)
+        response = provider.error(verdict, client_key, headers)
+        provider.record(
+            info,
+            started,
+            verdict="fault",
+            http_status=status,
+            response_code=code,
+            response_message=message,
+            notes=tuple(notes),
+            signature=signature,
+        )
+        await response(scope, receive, send)
+
+
+def _all_headers(scope: Scope) -> list[tuple[str, str]]:
+    return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope.get("headers", [])]
+
+
+def _delay_note(decision: FaultDecision, slept: float) -> str:
+    kind = "slow-answer fault" if decision.slow else "latency fault"
+    note = f"answer delayed {decision.delay:.3f} s ({kind})"
+    if slept < decision.delay - 0.01:
+        note += f", cut short after {slept:.3f} s because the sandbox was stopping"
+    return note
+
+
+async def _drop(scope: Scope, send: Send) -> None:
+    """Close the connection without an answer (needs the sandbox's uvicorn protocol)."""
+    transport = scope.get("extensions", {}).get(TRANSPORT_SCOPE_KEY)
+    if transport is not None:
+        transport.close()
+        # Let the server see the connection is lost before this app returns, so it does not
+        # try to send a 500 for an app that "returned without a response".
+        for _ in range(3):
+            await asyncio.sleep(0)
+        return
+    # Another server: announce a body and stop halfway, which closes the connection mid-answer.
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"100")]})
+    await send({"type": "http.response.body", "body": b"{", "more_body": True})
+
+
+async def _internal_error(
+    provider: Provider,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    info: dict[str, Any],
+    started: float,
+    client_key: str,
+    exc: BaseException,
+) -> None:
+    logger.error("sandbox error on %s %s", info["method"], info["path"], exc_info=exc)
+    verdict = reject(
+        500, "01", "Internal Server Error", [f"sandbox error: {type(exc).__name__}: {str(exc)[:120]}"]
+    )
+    try:
+        await provider.error(verdict, client_key)(scope, receive, send)
+    except Exception:
+        logger.debug("could not send the 500 answer", exc_info=True)
+    provider.record(
+        info,
+        started,
+        verdict="error",
+        http_status=500,
+        response_code=verdict.response_code,
+        response_message=verdict.response_message,
+        notes=verdict.notes,
+    )
+
+
+def _bearer(headers: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """(token, problem) from an Authorization header."""
+    auth = headers.get("authorization", "").strip()
+    if not auth:
+        return None, None
+    scheme, _, token = auth.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None, "Authorization is not 'Bearer <token>'"
+    return token.strip(), None
+
+
+def create_app(
+    config: SandboxConfig | None = None,
+    *,
+    clients: Mapping[str, Any] | None = None,
+    journal: Journal | None = None,
+) -> Starlette:
+    """The sandbox as a Starlette application; ``app.state.provider`` holds its state.
+
+    ``clients`` maps client keys to public keys (objects, PEM/DER text or paths). Serve it with
+    :class:`snapbook.sandbox.Sandbox` (which also supports dropped-connection faults), or with
+    any ASGI server, or call it in-process with ``httpx.ASGITransport``.
+    """
+    provider = Provider(config, clients=clients, journal=journal)
+
+    async def validate(request: Request) -> Response:
+        started = time.perf_counter()
+        info, headers = _request_info(request.scope, provider, "")
+        token, problem = _bearer(headers)
+        client_key = headers.get("x-client-key", "")
+        masked = mask(token) if token else ""
+        if token is None:
+            if problem:
+                verdict = reject(401, "01", with_reason("Invalid Token (B2B)", problem), [problem])
+            else:
+                verdict = reject(401, "03", "Token Not Found (B2B)", ["no Authorization: Bearer header"])
+            provider.record(
+                info,
+                started,
+                verdict="rejected",
+                http_status=verdict.http_status,
+                response_code=verdict.response_code,
+                response_message=verdict.response_message,
+                notes=verdict.notes,
+            )
+            return provider.error(verdict, client_key)
+        try:
+            claims = provider.validate_token(token)
+        except InvalidTokenError as exc:
+            reason = exc.reason.rstrip(".")
+            verdict = reject(401, "01", with_reason("Invalid Token (B2B)", reason), [reason])
+            provider.record(
+                info,
+                started,
+                verdict="rejected",
+                http_status=401,
+                response_code=verdict.response_code,
+                response_message=verdict.response_message,
+                notes=verdict.notes,
+                token=masked,
+            )
+            return provider.error(verdict, client_key)
+        remaining = int(claims["exp"] - provider.config.now().timestamp())
+        body = {
+            "responseCode": "2007300",
+            "responseMessage": "Successful",
+            "additionalInfo": {
+                "clientKey": claims["sub"],
+                "jti": claims["jti"],
+                "iat": claims["iat"],
+                "exp": claims["exp"],
+                "expiresIn": remaining,
+            },
+        }
+        info["client_key"] = info["client_key"] or str(claims["sub"])[:128]
+        provider.record(
+            info,
+            started,
+            verdict="accepted",
+            http_status=200,
+            response_code="2007300",
+            response_message="Successful",
+            token=masked,
+            jti=str(claims["jti"]),
+        )
+        return provider.answer(200, body, client_key or str(claims["sub"]))
+
+    async def openapi(request: Request) -> Response:
+        started = time.perf_counter()
+        info, headers = _request_info(request.scope, provider, "")
+        base = str(request.base_url).rstrip("/")
+        response = provider.answer(
+            200, openapi_document(provider.config, base), headers.get("x-client-key", "")
+        )
+        provider.record(
+            info, started, verdict="accepted", http_status=200, response_code="", response_message=""
+        )
+        return response
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        if not isinstance(exc, HTTPException):  # Starlette only routes HTTPException here
+            return await crash(request, exc)
+        started = time.perf_counter()
+        product = next((p for p, path in PRODUCTS.items() if path == request.scope.get("path")), "")
+        info, headers = _request_info(request.scope, provider, product)
+        if exc.status_code == 404:
+            verdict = reject(404, "00", "Not Found. [Unknown path]", [f"no route {info['path']!r}"])
+        elif exc.status_code == 405:
+            allowed = (exc.headers or {}).get("Allow", "")
+            verdict = reject(
+                405,
+                "00",
+                "Requested Function Is Not Supported",
+                [f"{info['method']} is not allowed here ({allowed})"],
+            )
+        else:
+            status = exc.status_code if 400 <= exc.status_code < 600 else 400
+            verdict = reject(status, "00", str(exc.detail or "Bad Request"), [])
+        provider.record(
+            info,
+            started,
+            verdict="rejected",
+            http_status=verdict.http_status,
+            response_code=verdict.response_code,
+            response_message=verdict.response_message,
+            notes=verdict.notes,
+        )
+        return provider.error(verdict, headers.get("x-client-key", ""), exc.headers)
+
+    async def crash(request: Request, exc: Exception) -> Response:
+        logger.error("sandbox error on %s %s", request.method, request.url.path, exc_info=exc)
+        info, headers = _request_info(request.scope, provider, "")
+        verdict = reject(500, "01", "Internal Server Error", [f"sandbox error: {type(exc).__name__}"])
+        provider.record(
+            info,
+            time.perf_counter(),
+            verdict="error",
+            http_status=500,
+            response_code=verdict.response_code,
+            response_message=verdict.response_message,
+            notes=verdict.notes,
+        )
+        return provider.error(verdict, headers.get("x-client-key", ""))
+
+    routes = [
+        Route(path, _TokenRoute(provider, product), methods=["POST"]) for product, path in PRODUCTS.items()
+    ]
+    routes.append(Route(VALIDATE_PATH, validate, methods=["GET", "POST"]))
+    routes.append(Route(OPENAPI_PATH, openapi, methods=["GET"]))
+    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error, Exception: crash})
+    app.router.redirect_slashes = False  # a redirect is not a SNAP answer
+    app.state.provider = provider
+    return app

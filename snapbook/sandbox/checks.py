@@ -1,0 +1,377 @@
+"""How the sandbox judges a token request: pure functions, no HTTP, no clock of their own.
+
+The checks run in this order; the first that fails decides the answer. Every answer's HTTP
+status equals the first three digits of its ``responseCode``.
+
+====  ===============================================  ======  ===========  ==========================================
+step  check                                            HTTP    responseCode responseMessage
+====  ===============================================  ======  ===========  ==========================================
+1     path is a known route                            404     4047300      Not Found. [Unknown path]
+2     method is POST (token routes)                    405     4057300      Requested Function Is Not Supported
+3     body is at most ``max_body_bytes``               400     4007300      Bad Request (reason)
+4     Content-Type, X-TIMESTAMP, X-CLIENT-KEY,         400     4007302      Invalid Mandatory Field [name]
+      X-SIGNATURE present and not empty (this order)
+5     Content-Type is application/json                 400     4007301      Invalid Field Format [Content-Type]
+6     X-TIMESTAMP is yyyy-MM-ddTHH:mm:ss±HH:MM         400     4007301      Invalid Field Format [X-TIMESTAMP]
+      (unless strict, also ``Z``, ``-00:00``, fractions)
+7     X-TIMESTAMP within ``freshness_seconds`` of the  401     4017300      Unauthorized. [X-TIMESTAMP out of range]
+      sandbox clock, either way
+8     X-CLIENT-KEY is registered                       401     4017300      Unauthorized. [Unknown client]
+9     X-SIGNATURE is base64 and verifies with the      401     4017300      Unauthorized. [Signature] (reason)
+      registered public key over client_key|timestamp
+10    body is UTF-8 JSON and an object                 400     4007300      Bad Request (reason)
+11    grantType present and not empty (unless strict,  400     4007302      Invalid Mandatory Field [grantType]
+      ``grant_type``/``granttype`` also count)
+12    grantType is "client_credentials"                400     4007301      Invalid Field Format [grantType]
+13    additionalInfo absent or an object (unless       400     4007301      Invalid Field Format [additionalInfo]
+      strict, ``""`` and ``null`` too)
+--    all passed                                       200     2007300      Successful
+====  ===============================================  ======  ===========  ==========================================
+
+A request that is not even valid HTTP/1.1 (garbage, a bad header line) never reaches the
+checks: the sandbox's server answers it ``400 4007300 Bad Request (malformed HTTP request)``,
+also in SNAP JSON with both response headers, and journals it.
+
+Cheap checks come before the RSA verification, and the timestamp before the client lookup, so
+a stale request costs no RSA work. Steps 1-3 are applied by :mod:`snapbook.sandbox.app` around
+:func:`check_token_request` (which does steps 3-13); injected faults (:mod:`~snapbook.sandbox.faults`),
+when configured, are drawn once the body has been read and answer instead of the size verdict
+and steps 4-13.
+
+Codes outside the standard table, chosen here and documented so clients can rely on them:
+
+- ``4047300`` for an unknown path: SNAP has no case for it (404xx00 is "Invalid Transaction
+  Status" in the standard); clients should act on the HTTP status.
+- ``5037300 Service Unavailable`` for an injected 503: the standard has no 503 row.
+- An oversized body is ``400 4007300 Bad Request`` (not HTTP 413), to stay inside the table.
+- A wrong Content-Type is ``400 4007301 Invalid Field Format [Content-Type]`` (not HTTP 415).
+
+A reason in parentheses follows the standard message when the whole stays within the 150
+characters SNAP allows for ``responseMessage``; it never contains a signature, a token or key
+material. Lenient mode records each non-standard detail it accepted as a note.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from ..errors import SnapbookError, TimestampError
+from ..signing import parse_timestamp, string_to_sign, verify
+
+__all__ = [
+    "MANDATORY_HEADERS",
+    "MAX_MESSAGE",
+    "Verdict",
+    "check_token_request",
+    "reject",
+    "too_large",
+    "with_reason",
+]
+
+#: The four mandatory request headers, in the order they are checked.
+MANDATORY_HEADERS = ("Content-Type", "X-TIMESTAMP", "X-CLIENT-KEY", "X-SIGNATURE")
+
+#: SNAP's maximum length of responseMessage.
+MAX_MESSAGE = 150
+
+GENERIC_SIGNATURE_REASON = "signature does not verify for the registered key"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of the checks: accepted, or the SNAP answer to give and why."""
+
+    accepted: bool
+    http_status: int
+    response_code: str
+    response_message: str
+    notes: tuple[str, ...] = ()
+    #: The client key the request was accepted for ("" when rejected).
+    client_key: str = ""
+
+
+def with_reason(base: str, reason: str | None) -> str:
+    """``base (reason)`` when it fits SNAP's 150 characters, else ``base``."""
+    if reason:
+        text = f"{base} ({reason})"
+        if len(text) <= MAX_MESSAGE:
+            return text
+    return base[:MAX_MESSAGE]
+
+
+#: Notes quote what the client sent; a header can be 64 KiB, a note stays readable.
+MAX_NOTE = 240
+
+
+def _clip(note: str) -> str:
+    return note if len(note) <= MAX_NOTE else note[: MAX_NOTE - 1] + "…"
+
+
+def reject(status: int, case: str, message: str, notes: Iterable[str] = ()) -> Verdict:
+    """A rejection with responseCode ``<status>73<case>``."""
+    return Verdict(False, status, f"{status}73{case}", message[:MAX_MESSAGE], tuple(_clip(n) for n in notes))
+
+
+def too_large(size: int, limit: int, *, declared: bool = False) -> Verdict:
+    """Step 3: the answer to a body over ``limit`` bytes.
+
+    ``size`` is the Content-Length when ``declared`` (the body was then not read at all), else
+    the number of bytes read before giving up.
+    """
+    seen = f"Content-Length {size}, not read" if declared else f"{size}+ bytes read"
+    return reject(
+        400,
+        "00",
+        with_reason("Bad Request", f"body over {limit} bytes"),
+        [f"body is larger than the {limit}-byte limit ({seen}); nothing was parsed"],
+    )
+
+
+def _short(value: Any, limit: int = 48) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 5] + "…" + text[-4:]
+
+
+def _header_table(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    items = headers.items() if hasattr(headers, "items") else headers  # type: ignore[union-attr]
+    table: dict[str, list[str]] = {}
+    for name, value in items:  # type: ignore[misc]
+        table.setdefault(str(name).lower(), []).append(str(value))
+    return table
+
+
+def _load_json(body: bytes) -> tuple[Any, list[str]]:
+    notes: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in items:
+            if key in out and len(notes) < 3:
+                notes.append(f"key {_short(key, 32)} appears twice in a JSON object; the last value wins")
+            out[key] = value
+        return out
+
+    def no_constants(name: str) -> Any:
+        raise ValueError(f"{name} is not valid JSON")
+
+    text = body.decode("utf-8")  # UnicodeDecodeError is a ValueError
+    return json.loads(text, object_pairs_hook=pairs, parse_constant=no_constants), notes
+
+
+def _diagnose_signature(
+    public_key: rsa.RSAPublicKey, client_key: str, timestamp: str, signature: str
+) -> str | None:
+    """The doctor's one-line summary of why a signature fails, when snapbook.doctor is available."""
+    try:
+        from ..doctor import diagnose  # written alongside; absent in older checkouts
+    except ImportError:
+        return None
+    try:
+        summary = diagnose(public_key, client_key, timestamp, signature).summary
+    except Exception:  # noqa: BLE001 - the doctor must never turn a 401 into a 500
+        return None
+    return summary if isinstance(summary, str) and summary.strip() else None
+
+
+def check_token_request(
+    headers: Mapping[str, str] | Iterable[tuple[str, str]],
+    body: bytes,
+    *,
+    clients: Mapping[str, rsa.RSAPublicKey],
+    now: datetime,
+    freshness_seconds: float | None = 300,
+    strict: bool = False,
+    max_body_bytes: int | None = None,
+) -> Verdict:
+    """Judge one token request (steps 3-13 of the module docstring) at time ``now``.
+
+    ``headers`` are the request headers (any case, repeated names allowed), ``body`` the raw
+    body bytes, ``clients`` the registered public keys by client key. Never raises for any
+    input: every problem becomes a rejecting :class:`Verdict`.
+    """
+    notes: list[str] = []
+
+    # 3. size
+    if max_body_bytes is not None and len(body) > max_body_bytes:
+        return too_large(len(body), max_body_bytes)
+
+    # 4. mandatory headers
+    table = _header_table(headers)
+    values: dict[str, str] = {}
+    for name in MANDATORY_HEADERS:
+        found = table.get(name.lower(), [])
+        if len(found) > 1:
+            notes.append(f"header {name} was sent {len(found)} times; the first is used")
+        value = found[0].strip() if found else ""
+        if not value:
+            why = "is empty" if found else "is missing"
+            return reject(400, "02", f"Invalid Mandatory Field [{name}]", [*notes, f"header {name} {why}"])
+        values[name] = value
+    content_type, timestamp = values["Content-Type"], values["X-TIMESTAMP"]
+    client_key, signature = values["X-CLIENT-KEY"], values["X-SIGNATURE"]
+
+    # 5. Content-Type
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        return reject(
+            400,
+            "01",
+            "Invalid Field Format [Content-Type]",
+            [*notes, f"Content-Type is {_short(content_type)}; send application/json"],
+        )
+
+    # 6. X-TIMESTAMP format
+    try:
+        parsed = parse_timestamp(timestamp, strict=strict)
+    except TimestampError as exc:
+        return reject(400, "01", "Invalid Field Format [X-TIMESTAMP]", [*notes, exc.message])
+    notes.extend(f"X-TIMESTAMP: {n}" for n in parsed.notes)
+
+    # 7. freshness
+    if freshness_seconds is not None:
+        try:
+            delta = (now - parsed.value).total_seconds()
+        except OverflowError:  # year 1 or 9999 with an offset that leaves the datetime range
+            delta = float("inf")
+        if abs(delta) > freshness_seconds:
+            if delta == float("inf"):
+                where = "outside the representable range"
+            else:
+                where = f"{abs(delta):.0f} s {'behind' if delta > 0 else 'ahead of'} the sandbox clock"
+            why = f"X-TIMESTAMP is {where}; the window is ±{freshness_seconds:g} s"
+            if delta != float("inf") and abs(delta) >= 3000 and abs(abs(delta) % 3600 - 1800) > 1500:
+                why += " (a whole number of hours off: is the zone offset right? WIB is +07:00)"
+            return reject(401, "00", "Unauthorized. [X-TIMESTAMP out of range]", [*notes, why])
+
+    # 8. client
+    public_key = clients.get(client_key)
+    if public_key is None:
+        return reject(
+            401,
+            "00",
+            "Unauthorized. [Unknown client]",
+            [*notes, f"X-CLIENT-KEY {_short(client_key)} is not registered with this sandbox"],
+        )
+
+    # 9. signature
+    try:
+        valid = verify(public_key, string_to_sign(client_key, timestamp), signature)
+    except SnapbookError as exc:  # not base64, or a client key that cannot be signed over
+        reason = exc.message.rstrip(".")
+        return reject(
+            401,
+            "00",
+            with_reason("Unauthorized. [Signature]", reason),
+            [*notes, f"X-SIGNATURE rejected: {reason}"],
+        )
+    except Exception:  # noqa: BLE001 - hostile input must never reach a 5xx
+        valid = False
+    if not valid:
+        summary = _diagnose_signature(public_key, client_key, timestamp, signature)
+        base = "Unauthorized. [Signature]"
+        message = with_reason(base, summary)
+        if message == base:
+            message = with_reason(base, GENERIC_SIGNATURE_REASON)
+        sig_notes = [f"X-SIGNATURE does not verify over {_short(client_key + '|' + timestamp, 80)}"]
+        if summary:
+            sig_notes.append(f"doctor: {summary}")
+        return reject(401, "00", message, [*notes, *sig_notes])
+
+    # 10. body
+    if not body.strip():
+        return reject(
+            400,
+            "00",
+            with_reason("Bad Request", "empty body"),
+            [*notes, 'body is empty; send {"grantType":"client_credentials","additionalInfo":{}}'],
+        )
+    try:
+        data, json_notes = _load_json(body)
+    except (ValueError, RecursionError) as exc:
+        if isinstance(exc, UnicodeDecodeError):
+            why = "body is not UTF-8"
+        elif isinstance(exc, RecursionError):
+            why = "body is JSON nested too deeply"
+        else:
+            why = f"body is not valid JSON: {str(exc)[:80]}"
+        return reject(400, "00", with_reason("Bad Request", why.split(":")[0]), [*notes, why])
+    notes.extend(json_notes)
+    if not isinstance(data, dict):
+        kind = {list: "array", str: "string", bool: "boolean", type(None): "null"}.get(type(data), "number")
+        why = f"body is a JSON {kind}, not an object"
+        return reject(400, "00", with_reason("Bad Request", why), [*notes, why])
+
+    # 11. grantType present
+    spelling = "grantType"
+    if "grantType" not in data:
+        other = next((k for k in ("grant_type", "granttype", "GrantType") if k in data), None)
+        if other is None:
+            return reject(
+                400, "02", "Invalid Mandatory Field [grantType]", [*notes, "body has no grantType field"]
+            )
+        if strict:
+            return reject(
+                400,
+                "02",
+                "Invalid Mandatory Field [grantType]",
+                [*notes, f"body spells the field {other!r}; strict mode accepts only 'grantType'"],
+            )
+        spelling = other
+        notes.append(
+            f"grant type sent as {other!r} instead of 'grantType' (accepted; strict mode rejects it)"
+        )
+    else:
+        extra = [k for k in ("grant_type", "granttype") if k in data]
+        if extra:
+            notes.append(f"body also has {', '.join(map(repr, extra))}; 'grantType' is used")
+    grant = data[spelling]
+    if grant is None or grant == "":
+        return reject(
+            400, "02", "Invalid Mandatory Field [grantType]", [*notes, f"{spelling} is {_short(grant)}"]
+        )
+
+    # 12. grantType value
+    if grant != "client_credentials":
+        return reject(
+            400,
+            "01",
+            "Invalid Field Format [grantType]",
+            [*notes, f"{spelling} is {_short(grant)}; the B2B value is 'client_credentials'"],
+        )
+
+    # 13. additionalInfo
+    if "additionalInfo" in data:
+        info = data["additionalInfo"]
+        if info == "" or info is None:
+            shown = '""' if info == "" else "null"
+            if strict:
+                return reject(
+                    400,
+                    "01",
+                    "Invalid Field Format [additionalInfo]",
+                    [*notes, f"additionalInfo is {shown}; strict mode wants an object or no field"],
+                )
+            notes.append(
+                f"additionalInfo sent as {shown} instead of an object (accepted; strict mode rejects it)"
+            )
+        elif not isinstance(info, dict):
+            return reject(
+                400,
+                "01",
+                "Invalid Field Format [additionalInfo]",
+                [*notes, f"additionalInfo is {_short(info)}; it must be a JSON object"],
+            )
+    unexpected = [
+        k for k in data if k not in ("grantType", "additionalInfo", spelling, "grant_type", "granttype")
+    ]
+    if unexpected:
+        shown = ", ".join(_short(k, 24) for k in unexpected[:5]) + (" …" if len(unexpected) > 5 else "")
+        notes.append(f"unexpected body field(s) ignored: {shown}")
+
+    return Verdict(True, 200, "2007300", "Successful", tuple(_clip(n) for n in notes), client_key)

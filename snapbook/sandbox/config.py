@@ -1,0 +1,87 @@
+"""How the sandbox behaves: freshness window, token lifetime, strictness, limits, clock, faults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from ..errors import ConfigError
+from ..signing import Clock, system_clock
+from .faults import Faults
+
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "SandboxConfig"]
+
+#: A token request body is about 60 bytes; 16 KiB leaves room for any additionalInfo.
+DEFAULT_MAX_BODY_BYTES = 16 * 1024
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    """The sandbox's settings; every one has a default that matches common SNAP providers.
+
+    - ``freshness_seconds``: how far X-TIMESTAMP may be from the sandbox clock, either way
+      (``None`` turns the check off).
+    - ``token_lifetime``: seconds a token lives; sent as ``expiresIn``.
+    - ``strict``: reject what real clients send outside the letter of the standard (``Z`` or
+      ``-00:00`` zones, fractional seconds, ``grant_type``, ``additionalInfo: ""``) instead of
+      accepting it with a note.
+    - ``expires_in_as_number``: send ``expiresIn`` as a JSON number (900) instead of the
+      standard string ("900").
+    - ``max_body_bytes``: larger request bodies are refused (400, 4007300).
+    - ``secret``: the HS512 key tokens are signed with; random per sandbox when ``None``, so
+      tokens from one sandbox are invalid in another.
+    - ``clock``: a callable returning an aware datetime (the system clock when ``None``);
+      freeze it for exact ``iat``/``exp`` in tests.
+    - ``faults``: what to get wrong on purpose (:class:`Faults`).
+    """
+
+    freshness_seconds: float | None = 300
+    token_lifetime: int = 900
+    strict: bool = False
+    expires_in_as_number: bool = False
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    secret: bytes | str | None = field(default=None, repr=False)
+    clock: Clock | None = field(default=None, repr=False)
+    faults: Faults = field(default_factory=Faults)
+
+    def __post_init__(self) -> None:
+        f = self.freshness_seconds
+        if f is not None and (isinstance(f, bool) or not isinstance(f, (int, float)) or not f > 0):
+            raise ConfigError(
+                f"freshness_seconds must be a positive number of seconds or None, not {f!r}.",
+                hint="300 (five minutes either way) is what most providers use; None turns the check off.",
+            )
+        t = self.token_lifetime
+        if isinstance(t, bool) or not isinstance(t, int) or t <= 0:
+            raise ConfigError(
+                f"token_lifetime must be a positive whole number of seconds, not {t!r}.",
+                hint="SNAP tokens usually live 900 seconds (15 minutes).",
+            )
+        m = self.max_body_bytes
+        if isinstance(m, bool) or not isinstance(m, int) or m < 64:
+            raise ConfigError(
+                f"max_body_bytes must be a whole number of at least 64, not {m!r}.",
+                hint="A token request body is about 60 bytes; the default is 16384.",
+            )
+        if self.secret is not None and not (isinstance(self.secret, (bytes, str)) and len(self.secret) >= 32):
+            raise ConfigError(
+                "secret must be a str or bytes of at least 32 characters (or None for a random one).",
+                hint="HS512 wants a long random key: secrets.token_bytes(64).",
+            )
+        if self.clock is not None and not callable(self.clock):
+            raise ConfigError(
+                "clock must be a callable returning an aware datetime.",
+                hint="For a frozen clock: clock=lambda: datetime(2026, 1, 1, 10, 0, tzinfo=JAKARTA).",
+            )
+        if not isinstance(self.faults, Faults):
+            raise ConfigError("faults must be a snapbook.sandbox.Faults.", hint="faults=Faults(rate_429=0.1)")
+
+    def now(self) -> datetime:
+        """The sandbox's current time, from ``clock``; always aware."""
+        value = (self.clock or system_clock)()
+        if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
+            raise ConfigError(
+                "The sandbox clock returned something other than an aware datetime.",
+                hint="Return e.g. datetime.now(timezone.utc) from the clock callable.",
+            )
+        return value

@@ -1,0 +1,325 @@
+"""Running the sandbox: uvicorn in a background thread with its own event loop.
+
+:class:`Sandbox` binds a loopback socket itself (port 0 gives a free one, without the race of
+"find a free port, then bind it"), hands it to uvicorn's ``Server`` running in a daemon thread,
+and on :meth:`Sandbox.stop` asks the server to exit, joins the thread and closes the socket:
+nothing is left behind. Because the server has its own thread and loop, the sandbox works the
+same from a script, from pytest and from a Jupyter kernel whose loop is already running.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import threading
+import time
+import weakref
+from collections.abc import Mapping
+from typing import Any
+
+import h11
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from ..errors import ConfigError, SnapbookError
+from ..signing import make_timestamp
+from .app import PRODUCTS, TRANSPORT_SCOPE_KEY, Provider, create_app
+from .checks import reject
+from .config import SandboxConfig
+from .faults import Faults
+from .journal import Journal
+
+__all__ = ["Sandbox", "SandboxProtocol"]
+
+_HTTP_LOGGER = logging.getLogger("snapbook.sandbox.http")
+_HTTP_LOGGER.addHandler(logging.NullHandler())
+
+
+class SandboxProtocol(H11Protocol):
+    """uvicorn's h11 protocol, with two additions for the sandbox.
+
+    - The connection's transport goes into ``scope["extensions"]["snapbook.transport"]``, so a
+      dropped-connection fault can close the connection without sending anything.
+    - A request that is not even valid HTTP/1.1 gets a SNAP JSON ``400 4007300`` (with both
+      response headers, and a journal row) instead of uvicorn's plain-text 400.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Protocol chatter (a client sent garbage, a websocket upgrade) is journaled; keep it off
+        # stderr unless the application configures logging.
+        self.logger = _HTTP_LOGGER
+
+    def handle_events(self) -> None:
+        super().handle_events()
+        # The request task was created above but has not run yet: the scope can still be tagged.
+        if self.scope is not None:
+            self.scope.setdefault("extensions", {})[TRANSPORT_SCOPE_KEY] = self.transport  # type: ignore[typeddict-unknown-key]
+
+    def send_400_response(self, msg: str) -> None:
+        provider = getattr(getattr(self.config.app, "state", None), "provider", None)
+        if not isinstance(provider, Provider):
+            super().send_400_response(msg)
+            return
+        started = time.perf_counter()
+        verdict = reject(400, "00", "Bad Request (malformed HTTP request)", [f"not valid HTTP/1.1: {msg}"])
+        body = json.dumps(
+            {"responseCode": verdict.response_code, "responseMessage": verdict.response_message},
+            separators=(",", ":"),
+        )
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"connection", b"close"),
+            (b"x-timestamp", make_timestamp(provider.config.now).encode()),
+            (b"x-client-key", b""),
+        ]
+        try:
+            for event in (
+                h11.Response(status_code=400, headers=headers, reason=b"Bad Request"),
+                h11.Data(data=body.encode()),
+                h11.EndOfMessage(),
+            ):
+                self.transport.write(self.conn.send(event))
+        except h11.LocalProtocolError:  # an answer was already under way: just hang up
+            pass
+        self.transport.close()
+        info = {"time": provider.config.now(), "method": "", "path": "", "product": "", "client_key": ""}
+        provider.record(
+            info,
+            started,
+            verdict="rejected",
+            http_status=400,
+            response_code=verdict.response_code,
+            response_message=verdict.response_message,
+            notes=verdict.notes,
+        )
+
+
+def _shutdown(
+    server: uvicorn.Server | None,
+    thread: threading.Thread | None,
+    sock: socket.socket | None,
+    closing: threading.Event,
+    timeout: float,
+) -> None:
+    closing.set()  # cut injected delays short
+    if server is not None:
+        server.should_exit = True
+    if thread is not None and thread is not threading.current_thread():
+        thread.join(timeout)
+        if thread.is_alive() and server is not None:
+            server.force_exit = True
+            thread.join(timeout)
+    if sock is not None:
+        sock.close()
+
+
+class Sandbox:
+    """A local SNAP provider on ``http://127.0.0.1:<free port>``, in a background thread.
+
+    >>> with Sandbox() as sb:                                  # doctest: +SKIP
+    ...     sb.register("MCP00000001", key.public_key())
+    ...     httpx.post(sb.token_url("payment"), headers=..., json=...)
+
+    Use it as a context manager, or call :meth:`start` and :meth:`stop` yourself (a notebook
+    can keep one running across cells). Clients and faults can be changed while it runs.
+    """
+
+    def __init__(
+        self,
+        config: SandboxConfig | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        clients: Mapping[str, Any] | None = None,
+        journal: Journal | None = None,
+    ) -> None:
+        self.config = config or SandboxConfig()
+        self.host = host
+        self._requested_port = port
+        self.app = create_app(self.config, clients=clients, journal=journal)
+        self.provider: Provider = self.app.state.provider
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._socket: socket.socket | None = None
+        self._port: int | None = None
+        self._finalizer: weakref.finalize | None = None
+
+    # --- lifecycle --------------------------------------------------------------------
+
+    def start(self, timeout: float = 10.0) -> Sandbox:
+        """Start serving in a background thread; returns self. Does nothing if already running."""
+        if self.running:
+            return self
+        sock = self._bind()
+        self.provider.closing.clear()
+        config = uvicorn.Config(
+            self.app,
+            lifespan="off",
+            loop="asyncio",
+            http=SandboxProtocol,
+            ws="none",
+            log_config=None,
+            access_log=False,
+            proxy_headers=False,
+            server_header=False,
+            headers=[("Server", "snapbook-sandbox")],
+            timeout_graceful_shutdown=2,
+            timeout_keep_alive=5,
+        )
+        server = uvicorn.Server(config)
+        port = sock.getsockname()[1]
+        thread = threading.Thread(
+            target=self._serve, args=(server, sock), name=f"snapbook-sandbox-{port}", daemon=True
+        )
+        self._server, self._thread, self._socket, self._port = server, thread, sock, port
+        # A sandbox forgotten in a notebook (reassigned, garbage-collected) or still running at
+        # interpreter exit is shut down too; the finalizer holds no reference to self.
+        self._finalizer = weakref.finalize(self, _shutdown, server, thread, sock, self.provider.closing, 5.0)
+        thread.start()
+        deadline = time.monotonic() + timeout
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise SnapbookError(
+                    f"The sandbox did not start on {self.host}:{port} within {timeout:g} s.",
+                    hint="Set SNAPBOOK_DEBUG=1 and look for uvicorn errors on stderr.",
+                )
+            time.sleep(0.005)
+        return self
+
+    @staticmethod
+    def _serve(server: uvicorn.Server, sock: socket.socket) -> None:
+        # Server.run makes a new event loop in this thread (asyncio.Runner); signals are left
+        # to the main thread, since uvicorn only installs handlers there.
+        try:
+            server.run(sockets=[sock])
+        except SystemExit:  # uvicorn exits on startup failure; the thread just ends
+            pass
+
+    def _bind(self) -> socket.socket:
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and
+        # without it every answer (headers, then body) waits ~40 ms for the client's delayed ACK.
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host, self._requested_port))
+            sock.listen(128)
+            sock.setblocking(False)
+        except OSError as exc:
+            sock.close()
+            raise ConfigError(
+                f"Cannot listen on {self.host}:{self._requested_port}: {exc.strerror or exc}.",
+                hint="Choose another port, or port 0 for a free one.",
+            ) from None
+        return sock
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop serving: end the server, join its thread, close the socket. Safe to call twice."""
+        finalizer, self._finalizer = self._finalizer, None
+        if finalizer is not None:
+            finalizer.detach()
+            _shutdown(self._server, self._thread, self._socket, self.provider.closing, timeout)
+        self._server = self._thread = self._socket = None
+        self._port = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def __enter__(self) -> Sandbox:  # noqa: PYI034 - typing.Self needs Python 3.11
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- where it is ------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise SnapbookError("The sandbox is not running.", hint="Call start() or use it in a with block.")
+        return self._port
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT`` (no trailing slash)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def token_url(self, product: str = "payment") -> str:
+        """The full token URL for ``payment``, ``disbursement`` or ``snap``."""
+        path = PRODUCTS.get(product)
+        if path is None:
+            raise ConfigError(
+                f"Unknown sandbox product {product!r}.", hint="Use one of: " + ", ".join(PRODUCTS) + "."
+            )
+        return self.base_url + path
+
+    @property
+    def validate_url(self) -> str:
+        from .app import VALIDATE_PATH
+
+        return self.base_url + VALIDATE_PATH
+
+    # --- state ------------------------------------------------------------------------
+
+    def register(self, client_key: str, public_key: Any) -> None:
+        """Accept ``client_key`` signed by the private half of ``public_key`` (key object, PEM/DER, path)."""
+        self.provider.register(client_key, public_key)
+
+    def unregister(self, client_key: str) -> None:
+        self.provider.unregister(client_key)
+
+    @property
+    def clients(self) -> list[str]:
+        """The registered client keys."""
+        return sorted(self.provider.clients)
+
+    @property
+    def journal(self) -> Journal:
+        return self.provider.journal
+
+    @property
+    def faults(self) -> Faults:
+        return self.provider.faults
+
+    @faults.setter
+    def faults(self, faults: Faults | None) -> None:
+        self.provider.faults = faults
+
+    def validate_token(self, token: str) -> dict[str, Any]:
+        """The claims of a token this sandbox issued; :class:`InvalidTokenError` if invalid or expired."""
+        return self.provider.validate_token(token)
+
+    def on_request(self, listener: Any) -> Any:
+        """Call ``listener(entry: JournalEntry)`` after each request; returns an unsubscribe function."""
+        return self.journal.subscribe(listener)
+
+    # --- display ----------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        where = self.base_url if self.running else "stopped"
+        mode = "strict" if self.config.strict else "lenient"
+        return f"<Sandbox {where}, {mode}, {len(self.clients)} client(s), {len(self.journal)} request(s)>"
+
+    def _repr_html_(self) -> str:
+        import html
+
+        rows = [("status", self.base_url if self.running else "stopped")]
+        if self.running:
+            rows += [(f"token URL ({p})", self.token_url(p)) for p in PRODUCTS]
+        rows += [
+            ("mode", "strict" if self.config.strict else "lenient"),
+            ("clients", ", ".join(self.clients) or "none registered"),
+            ("faults", self.faults.describe()),
+            ("journal", repr(self.journal)),
+        ]
+        body = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(k)}</th><td style='text-align:left'><code>"
+            f"{html.escape(v)}</code></td></tr>"
+            for k, v in rows
+        )
+        return f"<table>{body}</table>"

@@ -1,0 +1,123 @@
+"""snapbook.endpoints: names, the vendor table, the sandbox and custom URLs. Nothing here touches the network."""
+
+from __future__ import annotations
+
+import pytest
+
+from snapbook.endpoints import (
+    ENDPOINTS,
+    TOKEN_PATHS,
+    Endpoint,
+    custom,
+    names,
+    resolve,
+    resolve_endpoint,
+    sandbox,
+)
+from snapbook.errors import ConfigError
+
+VENDOR = {
+    "payment-stage": "https://kronos-stage.ifortepay.id/auth/merchants/v1.0/access-token/b2b",
+    "payment-production": "https://kronos.ifortepay.id/auth/merchants/v1.0/access-token/b2b",
+    "disbursement-stage": "https://api-stage.senmo.id/api/v1.0/access-token/b2b",
+    "disbursement-production": "https://api.senmo.id/api/v1.0/access-token/b2b",
+}
+
+
+@pytest.mark.parametrize("name", sorted(VENDOR))
+def test_vendor_table(name):
+    endpoint = resolve(name)
+    assert endpoint.url == VENDOR[name]
+    assert endpoint.name == name
+    product, environment = name.split("-")
+    assert (endpoint.product, endpoint.environment) == (product, environment)
+    assert endpoint.is_production == (environment == "production")
+    assert not endpoint.is_local
+
+
+def test_table_is_exactly_the_vendor_table():
+    assert {name: e.url for name, e in ENDPOINTS.items()} == VENDOR
+    assert names()[:4] == list(VENDOR) and "sandbox" in names()
+
+
+@pytest.mark.parametrize(
+    "alias, name",
+    [
+        ("PAYMENT-STAGE", "payment-stage"),
+        ("payment_stage", "payment-stage"),
+        (" payment-prod ", "payment-production"),
+        ("disbursement-staging", "disbursement-stage"),
+        ("Disbursement_Prod", "disbursement-production"),
+    ],
+)
+def test_names_are_forgiving(alias, name):
+    assert resolve(alias) is ENDPOINTS[name]
+
+
+def test_unknown_name_suggests_the_closest():
+    with pytest.raises(ConfigError) as info:
+        resolve("paymnet-stage")
+    assert "Did you mean 'payment-stage'" in str(info.value)
+    assert "disbursement-production" in info.value.hint
+
+
+def test_sandbox_needs_a_url():
+    with pytest.raises(ConfigError, match="running sandbox"):
+        resolve("sandbox")
+
+
+@pytest.mark.parametrize("product", sorted(TOKEN_PATHS))
+def test_sandbox_products(product):
+    base = "http://127.0.0.1:8765"
+    name = "sandbox" if product == "payment" else f"sandbox-{product}"
+    endpoint = resolve(f"sandbox-{product}", sandbox_url=base + "/")
+    assert endpoint == sandbox(base, product)
+    assert endpoint.url == base + TOKEN_PATHS[product]
+    assert endpoint.environment == "sandbox" and endpoint.product == product and endpoint.name == name
+    assert endpoint.is_local
+
+
+def test_plain_sandbox_is_payment_and_full_urls_are_kept():
+    assert resolve("sandbox", sandbox_url="http://127.0.0.1:1").product == "payment"
+    full = "http://127.0.0.1:1/api/v1.0/access-token/b2b"
+    assert sandbox(full).url == full
+    with pytest.raises(ConfigError):
+        sandbox("http://127.0.0.1:1", "loans")
+
+
+def test_custom_urls():
+    endpoint = resolve("https://example.test/auth/merchants/v1.0/access-token/b2b")
+    assert endpoint == Endpoint(
+        "custom", "payment", "custom", "https://example.test/auth/merchants/v1.0/access-token/b2b"
+    )
+    assert resolve("https://example.test/api/v1.0/access-token/b2b").product == "disbursement"
+    assert resolve("https://example.test/x/v1.0/access-token/b2b").product == "snap"
+    assert resolve("https://example.test/token").product == "custom"
+    assert custom("https://example.test/token", name="mine", product="payment").name == "mine"
+    assert resolve("http://localhost:9/v1.0/access-token/b2b").is_local
+
+
+@pytest.mark.parametrize("url", ["ftp://example.test/token", "https://", "example.test/token", "", "   "])
+def test_bad_urls(url):
+    with pytest.raises(ConfigError):
+        custom(url)
+
+
+def test_plain_http_only_to_loopback():
+    with pytest.raises(ConfigError, match="unencrypted"):
+        resolve("http://example.test/v1.0/access-token/b2b")
+    assert resolve("http://example.test/v1.0/access-token/b2b", allow_http=True).host == "example.test"
+
+
+def test_endpoint_passes_through_and_wrong_types_fail():
+    endpoint = ENDPOINTS["payment-stage"]
+    assert resolve(endpoint) is endpoint
+    assert resolve_endpoint is resolve
+    with pytest.raises(ConfigError):
+        resolve(42)  # type: ignore[arg-type]
+
+
+def test_display():
+    endpoint = ENDPOINTS["disbursement-stage"]
+    assert str(endpoint) == f"disbursement-stage ({VENDOR['disbursement-stage']})"
+    assert "POST" in endpoint._repr_html_()
