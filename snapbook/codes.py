@@ -172,6 +172,11 @@ _TOKEN: dict[tuple[int, str], tuple[str, str]] = {
         "The provider considers the token request unauthorized (invalid token).",
         "Check the client key and the key registered for this environment.",
     ),
+    (404, "00"): (
+        "Nothing serves token requests at this path (the snapbook sandbox answers 4047300 for unknown paths).",
+        "Check the token URL for this product: /auth/merchants/v1.0/access-token/b2b (Payment), "
+        "/api/v1.0/access-token/b2b (Disbursement), /v1.0/access-token/b2b (plain SNAP).",
+    ),
     (409, "00"): (
         "The provider saw a conflicting request.",
         "Wait a second and request the token again with a new X-TIMESTAMP.",
@@ -199,6 +204,12 @@ _REASONS: dict[str, str] = {
     "key not found": "No public key is registered for this client key: send your public key (public.pem) to the provider.",
     "timestamp": "Check X-TIMESTAMP: format yyyy-MM-ddTHH:mm:ss+07:00 and a clock within a few minutes of the provider's.",
     "x-timestamp": "Check X-TIMESTAMP: format yyyy-MM-ddTHH:mm:ss+07:00 and a clock within a few minutes of the provider's.",
+    "x-timestamp out of range": "Your X-TIMESTAMP is too far from the provider's clock (usually more than 5 minutes): "
+    "sync your clock with NTP and make a fresh timestamp for every request, never reuse an old one.",
+    "content-type": "Send the header Content-Type: application/json.",
+    "x-signature": "Send X-SIGNATURE: the standard base64 of SHA256withRSA(private key, client_key + '|' + X-TIMESTAMP).",
+    "x-client-key": "Send X-CLIENT-KEY: the client_id the provider gave you at registration.",
+    "granttype": 'Send grantType (camelCase) with the value "client_credentials".',
 }
 
 _CLASS_MEANING = {

@@ -139,3 +139,17 @@ def test_codes_and_endpoints_are_pure():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == ""
+
+
+@pytest.mark.parametrize(
+    "code, message, fragment",
+    [
+        ("4017300", "Unauthorized. [X-TIMESTAMP out of range]", "NTP"),
+        ("4007301", "Invalid Field Format [Content-Type]", "application/json"),
+        ("4007302", "Invalid Mandatory Field [X-SIGNATURE]", "base64"),
+        ("4007302", "Invalid Mandatory Field [grantType]", "client_credentials"),
+        ("4047300", "Not Found", "/auth/merchants/v1.0/access-token/b2b"),
+    ],
+)
+def test_sandbox_reasons_get_specific_hints(code, message, fragment):
+    assert fragment in parse_code(code, message).hint
