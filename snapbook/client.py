@@ -220,9 +220,22 @@ class AccessToken:
 
     def response_json(self, *, show_token: bool = False) -> dict[str, Any]:
         """The response body as received, the token masked unless ``show_token``."""
-        out = dict(self.body)
-        if not show_token and "accessToken" in out:
-            out["accessToken"] = self.masked
+        if show_token:
+            return dict(self.body)
+        secret, masked = self.access_token, self.masked
+
+        def scrub(value: Any) -> Any:  # the token may be echoed anywhere in the body
+            if isinstance(value, str):
+                return value.replace(secret, masked) if secret else value
+            if isinstance(value, dict):
+                return {k: scrub(v) for k, v in value.items()}
+            if isinstance(value, list):
+                return [scrub(v) for v in value]
+            return value
+
+        out = scrub(dict(self.body))
+        if "responseMessage" in out and self.response_message is not None:
+            out["responseMessage"] = self.response_message
         return out
 
     def __repr__(self) -> str:
@@ -344,7 +357,9 @@ def parse_token_response(
     code = data.get("responseCode")
     code = None if code is None else str(code)
     message = data.get("responseMessage")
-    message = None if message is None else str(message)
+    # A provider may echo a token or signature in its message: mask anything token-like at once,
+    # so no repr, log row or DataFrame downstream ever holds it.
+    message = None if message is None else _LONG_TOKEN.sub(lambda m: mask(m.group(0)), str(message))
     refused_by_code = code is not None and not code.startswith("2")
     if not (200 <= status < 300) or refused_by_code:
         raise _refusal(where, status, code, message, data, offset)
