@@ -696,7 +696,7 @@ def _transport_error(exc: BaseException, url: str, timeout: httpx.Timeout) -> tu
     if isinstance(exc, httpx.ConnectError):
         if any(isinstance(e, ConnectionRefusedError) for e in chain) or _REFUSED_TEXT.search(text):
             return ConnectionFailedError(
-                f"Connection to {host} refused: nothing is listening at {httpx.URL(url).port or 'the default port'}.",
+                f"Connection to {host} refused: nothing is listening on port {httpx.URL(url).port or (443 if url.startswith('https') else 80)}.",
                 hint="Check the URL and port; for the sandbox, check that it is running.",
             ), True
         return ConnectionFailedError(

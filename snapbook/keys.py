@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Union
 
-from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x448, x25519
 
@@ -351,6 +350,9 @@ def _load_legacy_pem(pem: bytes, pw: bytes | None) -> tuple[str, object]:
 
 
 def _load_certificate(der: bytes) -> tuple[str, object]:
+    # Imported here: cryptography.x509 is about a third of `import snapbook`, and only certificates need it.
+    from cryptography import x509
+
     try:
         cert = x509.load_der_x509_certificate(der)
         return "certificate", cert.public_key()

@@ -449,6 +449,46 @@ def test_journal_masks_signatures_and_tokens(private_key, public_key, http, caps
     assert (df.latency_ms >= 0).all()
 
 
+def test_refused_signatures_say_why_in_the_journal(private_key, public_key, other_private_key, http):
+    """Issue 6: every refused signature's journal row carries the doctor's diagnosis.
+
+    The diagnosis is worked out when the row is read, not while answering, so a refusal costs
+    the server no more than a success does.
+    """
+    mistakes = {
+        "colon": (sign(private_key, f"{CLIENT}:{TS}"), "':' instead of '|'"),
+        "swapped": (sign(private_key, f"{TS}|{CLIENT}"), "the timestamp first"),
+        "other key": (sign(other_private_key, f"{CLIENT}|{TS}"), "different key pair"),
+    }
+    seen: list = []
+    with Sandbox(SandboxConfig(clock=frozen), clients={CLIENT: public_key}) as sandbox:
+        sandbox.journal.subscribe(seen.append)
+        for signature, _ in mistakes.values():
+            bad = signed(private_key, X_SIGNATURE=signature)
+            r = http.post(sandbox.token_url(), headers=bad.headers, content=bad.content)
+            assert r.status_code == 401 and r.json()["responseCode"] == "4017300"
+            assert r.json()["responseMessage"].startswith("Unauthorized. [Signature]")
+        # as recorded (what a listener sees at once): not yet diagnosed
+        assert all(e.doctor is not None and not any(n.startswith("doctor:") for n in e.notes) for e in seen)
+        rows = sandbox.journal.entries()
+        df = sandbox.journal.to_dataframe()
+    assert "doctor" not in df.columns
+    for row, (name, (_, phrase)) in zip(rows, mistakes.items()):
+        doctor = [n for n in row.notes if n.startswith("doctor:")]
+        assert len(doctor) == 1 and phrase in doctor[0].lower(), (name, row.notes)
+        assert row.doctor is None
+    assert df.notes.str.contains("doctor:").sum() == 3
+
+
+def test_doctor_note_runs_once(public_key, private_key):
+    from snapbook.sandbox.checks import DoctorNote
+
+    note = DoctorNote(public_key, CLIENT, TS, sign(private_key, f"{CLIENT}:{TS}"))
+    first = note()
+    assert first and "':' instead of '|'" in first
+    assert note() is first
+
+
 def test_journal_counts_every_request(sb, http):
     before = len(sb.journal)
     for path in ("/", "/openapi.json", "/nope", PATHS["snap"]):
@@ -718,7 +758,9 @@ def test_cli_sandbox_serves_and_prints_one_masked_line_per_request(tmp_path, pri
         assert ok.status_code == 200
         bad = httpx.post(base + PATHS["snap"], headers={**headers, "X-CLIENT-KEY": "NOPE"}, json=BODY, timeout=5)
         assert bad.status_code == 401
-        lines = [proc.stdout.readline(), proc.stdout.readline()]
+        colon = {**headers, "X-SIGNATURE": sign(private_key, f"{CLIENT}:{ts}")}
+        assert httpx.post(base + PATHS["snap"], headers=colon, json=BODY, timeout=5).status_code == 401
+        lines = [proc.stdout.readline() for _ in range(3)]
     finally:
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=10)
@@ -726,7 +768,8 @@ def test_cli_sandbox_serves_and_prints_one_masked_line_per_request(tmp_path, pri
     assert proc.returncode == 0, err
     assert f"POST {PATHS['payment']} client={CLIENT} 200 2007300" in lines[0]
     assert "POST /v1.0/access-token/b2b client=NOPE 401 4017300" in lines[1] and "not registered" in lines[1]
-    assert "stopped after 2 request(s): 1 accepted, 1 rejected" in out
+    assert "doctor:" in lines[2] and "':' instead of '|'" in lines[2], lines[2]
+    assert "stopped after 3 request(s): 1 accepted, 2 rejected" in out
     everything = first + "".join(lines) + out + err
     assert headers["X-SIGNATURE"] not in everything and ok.json()["accessToken"] not in everything
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import queue
 import signal
 import sys
 import threading
 
 from ..errors import ConfigError
+
+#: Beyond this many lines waiting to be printed, the console skips the signature doctor.
+_DIAGNOSE_BACKLOG = 8
 
 
 def register(sub) -> None:
@@ -132,8 +136,22 @@ def sandbox_cmd(args) -> int:
     keys = {client_key: read_public_key(Path(path)) for client_key, path in _clients(args.register).items()}
     sandbox = Sandbox(config, host=args.host, port=args.port, clients=keys)
 
+    # Lines are printed by their own thread: working out a refused signature's doctor note takes
+    # tens of ms and must not hold up the server. Under a flood the console skips the doctor
+    # (the journal still has it) rather than fall ever further behind.
+    lines: queue.Queue = queue.Queue()
+
     def show(entry) -> None:
-        print(entry.line(), flush=True)
+        lines.put(entry)
+
+    def printer() -> None:
+        while (entry := lines.get()) is not None:
+            if entry.doctor is not None and lines.qsize() < _DIAGNOSE_BACKLOG:
+                entry = entry.resolved()
+            print(entry.line(), flush=True)
+
+    printing = threading.Thread(target=printer, name="snapbook-sandbox-console", daemon=True)
+    printing.start()
 
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -170,6 +188,8 @@ def sandbox_cmd(args) -> int:
                 return 2
     finally:
         sandbox.stop()
+        lines.put(None)
+        printing.join(timeout=5)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     counts = sandbox.journal.counts()

@@ -346,6 +346,7 @@ class _TokenRoute:
                 signature=signature,
                 token=mask(token) if token else "",
                 jti=jti,
+                doctor=verdict.doctor,
             )
             await response(scope, receive, send)
         except Exception as exc:  # noqa: BLE001 - a sandbox bug: still a SNAP answer, logged and journaled

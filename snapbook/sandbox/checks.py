@@ -54,8 +54,9 @@ material. Lenient mode records each non-standard detail it accepted as a note.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -65,6 +66,7 @@ from ..errors import SnapbookError, TimestampError
 from ..signing import parse_timestamp, string_to_sign, verify
 
 __all__ = [
+    "DoctorNote",
     "MANDATORY_HEADERS",
     "MAX_MESSAGE",
     "Verdict",
@@ -94,6 +96,8 @@ class Verdict:
     notes: tuple[str, ...] = ()
     #: The client key the request was accepted for ("" when rejected).
     client_key: str = ""
+    #: For a signature that does not verify: the doctor's reason, computed when first read.
+    doctor: DoctorNote | None = field(default=None, compare=False, repr=False)
 
 
 def with_reason(base: str, reason: str | None) -> str:
@@ -164,14 +168,33 @@ def _load_json(body: bytes) -> tuple[Any, list[str]]:
     return json.loads(text, object_pairs_hook=pairs, parse_constant=no_constants), notes
 
 
+class DoctorNote:
+    """Why a signature failed, worked out by :func:`snapbook.doctor.diagnose` on first use only.
+
+    The doctor searches thousands of candidate messages (tens of ms); running it while answering
+    would make every rejection far slower than a success and let one client stuck on a bad
+    signature starve the server. So the answer carries the generic reason and the journal keeps
+    this note, which runs the doctor when someone reads the row, once, thread-safely.
+    """
+
+    def __init__(self, public_key: rsa.RSAPublicKey, client_key: str, timestamp: str, signature: str) -> None:
+        self._args: tuple[Any, ...] | None = (public_key, client_key, timestamp, signature)
+        self._summary: str | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> str | None:
+        with self._lock:
+            if self._args is not None:
+                self._summary, self._args = _diagnose_signature(*self._args), None
+            return self._summary
+
+
 def _diagnose_signature(
     public_key: rsa.RSAPublicKey, client_key: str, timestamp: str, signature: str
 ) -> str | None:
-    """The doctor's one-line summary of why a signature fails, when snapbook.doctor is available."""
-    try:
-        from ..doctor import diagnose  # written alongside; absent in older checkouts
-    except ImportError:
-        return None
+    """The doctor's one-line summary of why a signature fails (None if it cannot say)."""
+    from ..doctor import diagnose
+
     try:
         summary = diagnose(public_key, client_key, timestamp, signature).summary
     except Exception:  # noqa: BLE001 - the doctor must never turn a 401 into a 500
@@ -273,15 +296,13 @@ def check_token_request(
     except Exception:  # noqa: BLE001 - hostile input must never reach a 5xx
         valid = False
     if not valid:
-        summary = _diagnose_signature(public_key, client_key, timestamp, signature)
-        base = "Unauthorized. [Signature]"
-        message = with_reason(base, summary)
-        if message == base:
-            message = with_reason(base, GENERIC_SIGNATURE_REASON)
-        sig_notes = [f"X-SIGNATURE does not verify over {_short(client_key + '|' + timestamp, 80)}"]
-        if summary:
-            sig_notes.append(f"doctor: {summary}")
-        return reject(401, "00", message, [*notes, *sig_notes])
+        verdict = reject(
+            401,
+            "00",
+            with_reason("Unauthorized. [Signature]", GENERIC_SIGNATURE_REASON),
+            [*notes, f"X-SIGNATURE does not verify over {_short(client_key + '|' + timestamp, 80)}"],
+        )
+        return replace(verdict, doctor=DoctorNote(public_key, client_key, timestamp, signature))
 
     # 10. body
     if not body.strip():

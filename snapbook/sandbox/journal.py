@@ -12,9 +12,9 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Callable, Literal
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas
@@ -50,6 +50,15 @@ class JournalEntry:
     token: str = ""
     #: The JWT id of the issued (or presented and valid) token.
     jti: str = ""
+    #: A note still to be worked out (the signature doctor's reason), run when the row is read.
+    doctor: Callable[[], str | None] | None = field(default=None, repr=False, compare=False)
+
+    def resolved(self) -> JournalEntry:
+        """This entry with its deferred doctor note worked out and added to ``notes``."""
+        if self.doctor is None:
+            return self
+        summary = self.doctor()
+        return replace(self, notes=(*self.notes, f"doctor: {summary}") if summary else self.notes, doctor=None)
 
     def line(self) -> str:
         """The entry as one log line: time, method, path, client, status, code, latency, notes."""
@@ -96,9 +105,10 @@ class Journal:
         return unsubscribe
 
     def entries(self) -> list[JournalEntry]:
-        """A snapshot of the rows."""
+        """A snapshot of the rows, each with its doctor note worked out (done once per row)."""
         with self._lock:
-            return list(self._rows)
+            rows = list(self._rows)
+        return [row.resolved() for row in rows]
 
     def clear(self) -> None:
         with self._lock:
@@ -113,7 +123,8 @@ class Journal:
 
     def __getitem__(self, index: int) -> JournalEntry:
         with self._lock:
-            return self._rows[index]
+            row = self._rows[index]
+        return row.resolved()
 
     def counts(self) -> dict[str, int]:
         """How many rows per verdict: ``{"accepted": 3, "rejected": 1}``."""
@@ -130,10 +141,11 @@ class Journal:
         """
         import pandas
 
-        columns = [f.name for f in fields(JournalEntry)]
+        columns = [f.name for f in fields(JournalEntry) if f.name != "doctor"]
         records = []
         for row in self.entries():
             record = asdict(row)
+            del record["doctor"]
             record["notes"] = "; ".join(row.notes)
             records.append(record)
         return pandas.DataFrame.from_records(records, columns=columns)

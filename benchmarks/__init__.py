@@ -1,0 +1,1 @@
+"""snapbook benchmarks: run ``python benchmarks/run.py`` (see benchmarks/README.md)."""

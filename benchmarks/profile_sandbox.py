@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""Where a sandbox request's server time goes: cProfile of the sandbox app under uvicorn, under load.
+
+    .venv/bin/python benchmarks/profile_sandbox.py [--requests 3000] [--bad] [--bare]
+
+Runs the sandbox's Starlette app (as ``snapbook sandbox`` builds it, journal line printing
+included) with uvicorn in the *main* thread of a child process under cProfile, drives it
+from this process with the raw load generator, then prints the costliest functions by
+own time and by cumulative time. ``--bad`` sends signatures from another key pair (the
+rejection path, doctor included); ``--bare`` profiles the bare Starlette baseline instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if sys.path and Path(sys.path[0]).resolve() == ROOT / "benchmarks":
+    sys.path[0] = str(ROOT)
+
+_CHILD = r"""
+import cProfile, os, pstats, signal, sys
+import uvicorn
+from snapbook.keys import read_public_key
+from snapbook.sandbox import SandboxConfig, create_app
+if os.environ.get("BARE"):
+    from benchmarks._bare_app import from_env
+    app = from_env()
+else:
+    app = create_app(SandboxConfig(), clients={os.environ["CLIENT_KEY"]: read_public_key(os.environ["PUB"])})
+    sink = open(os.devnull, "w")
+    app.state.provider.journal.subscribe(lambda e: print(e.line(), file=sink, flush=True))  # as the CLI does
+server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=int(os.environ["PORT"]), lifespan="off",
+                                       loop="asyncio", http="h11", access_log=False, log_config=None))
+prof = cProfile.Profile()
+prof.enable()
+try:
+    server.run()
+except KeyboardInterrupt:  # uvicorn re-raises the SIGINT it handled, after a clean shutdown
+    pass
+prof.disable()
+stats = pstats.Stats(prof, stream=sys.stdout)
+print("=== by own time ===")
+stats.sort_stats("tottime").print_stats(22)
+print("=== by cumulative time ===")
+stats.sort_stats("cumtime").print_stats(30)
+"""
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--bad", action="store_true", help="signatures from another key pair (rejections)")
+    parser.add_argument("--bare", action="store_true", help="profile the bare Starlette baseline")
+    args = parser.parse_args()
+
+    import httpx
+
+    from benchmarks._context import CLIENT_KEY, Context, child_env, free_port
+    from benchmarks._load import RawLoadGenerator
+    from benchmarks._servers import capture_answer, start_sandbox
+    from benchmarks.bench_sandbox import signed_pool
+    from snapbook.keys import generate_private_key
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ctx = Context(quick=False, tmp=Path(tmp))
+        pool = signed_pool(ctx.private_key, 60)
+        env = child_env()
+        env.update(PUB=str(ctx.public_pem), CLIENT_KEY=CLIENT_KEY)
+        if args.bare:
+            answer = Path(tmp) / "answer.json"
+            with start_sandbox(ctx) as sb:
+                capture_answer(sb, pool[0][0], answer)
+            env.update(BARE="1", SNAPBOOK_BENCH_ANSWER=str(answer))
+        port = free_port()
+        env["PORT"] = str(port)
+        child = subprocess.Popen([sys.executable, "-c", _CHILD], env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        try:
+            url = f"http://127.0.0.1:{port}/auth/merchants/v1.0/access-token/b2b"
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+                    break
+                except httpx.HTTPError:
+                    if time.monotonic() > deadline or child.poll() is not None:
+                        raise SystemExit("the profiled server did not start")
+                    time.sleep(0.05)
+            requests = signed_pool(generate_private_key(), 60) if args.bad else pool
+            with RawLoadGenerator(16) as gen:
+                result = gen.run(url, requests, count=args.requests, max_seconds=120)
+            print(f"{len(result.latencies_ns)} answers {dict(result.statuses)} at {result.rate:.0f} req/s (profiled)",
+                  file=sys.stderr)
+        finally:
+            child.send_signal(2)  # SIGINT: uvicorn exits cleanly and the child prints its profile
+            out, _ = child.communicate(timeout=60)
+        print(out)
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    sys.exit(main())
