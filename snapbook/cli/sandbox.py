@@ -7,11 +7,16 @@ import queue
 import signal
 import sys
 import threading
+import time
+from dataclasses import replace
 
 from ..errors import ConfigError
 
-#: Beyond this many lines waiting to be printed, the console skips the signature doctor.
-_DIAGNOSE_BACKLOG = 8
+#: The console runs the signature doctor on refused signatures with at most this share of one
+#: core (after a burst of _DOCTOR_BURST seconds), so a flood of bad requests cannot slow the
+#: server; the lines it skips say so. The journal (Python API) can always diagnose every row.
+_DOCTOR_SHARE = 0.05
+_DOCTOR_BURST = 0.25
 
 
 def register(sub) -> None:
@@ -137,17 +142,23 @@ def sandbox_cmd(args) -> int:
     sandbox = Sandbox(config, host=args.host, port=args.port, clients=keys)
 
     # Lines are printed by their own thread: working out a refused signature's doctor note takes
-    # tens of ms and must not hold up the server. Under a flood the console skips the doctor
-    # (the journal still has it) rather than fall ever further behind.
+    # up to tens of ms and must not hold up the server; a CPU budget keeps it from competing.
     lines: queue.Queue = queue.Queue()
 
     def show(entry) -> None:
         lines.put(entry)
 
     def printer() -> None:
+        spent, last = 0.0, time.monotonic()
         while (entry := lines.get()) is not None:
-            if entry.doctor is not None and lines.qsize() < _DIAGNOSE_BACKLOG:
-                entry = entry.resolved()
+            now = time.monotonic()
+            spent, last = max(0.0, spent - (now - last) * _DOCTOR_SHARE), now
+            if entry.doctor is not None:
+                if spent < _DOCTOR_BURST:
+                    entry = entry.resolved()
+                    spent += time.monotonic() - now
+                else:
+                    entry = replace(entry, doctor=None, notes=(*entry.notes, "doctor: skipped while busy"))
             print(entry.line(), flush=True)
 
     printing = threading.Thread(target=printer, name="snapbook-sandbox-console", daemon=True)

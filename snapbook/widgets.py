@@ -1,0 +1,719 @@
+"""Forms for JupyterLab: keys, signatures, tokens and the request log, thin over the library.
+
+Each form is an ipywidgets container that displays itself; the work is done by the library
+functions it is given (``generate=``, ``explain=``, ``make_client=``, ...), so the forms hold no
+business logic and tests can drive them without a browser: set ``.value`` on the inputs, call
+``.click()`` on the buttons and read ``form.output.outputs``.
+
+Secrets stay out of sight: passphrases, pasted keys and signatures to compare go in password
+fields, pasted keys are cleared once read, and everything the forms display masks signatures
+and tokens (:func:`snapbook.masking.mask`). Errors are shown in the form with what they mean
+and what to do, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as W
+import traitlets
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from . import keys as _keys
+from . import signing as _signing
+from .errors import SnapbookError, SnapResponseError
+from .masking import mask
+
+__all__ = [
+    "KeyForm",
+    "LogView",
+    "Notice",
+    "SignatureForm",
+    "TokenForm",
+    "notice_for",
+    "save_key_pair",
+]
+
+
+# --- how messages look ------------------------------------------------------------------
+
+_COLORS = {"ok": "#1a7f37", "info": "#0969da", "warn": "#9a6700", "error": "#cf222e"}
+_ICONS = {"ok": "✔", "info": "ℹ", "warn": "⚠", "error": "✖"}
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A message shown in a form: a level, a title, detail lines and a hint. Never a traceback."""
+
+    level: str
+    title: str
+    details: tuple[str, ...] = ()
+    hint: str = ""
+
+    def __repr__(self) -> str:
+        lines = [f"{_ICONS.get(self.level, '')} {self.title}".strip()]
+        lines += [f"  {d}" for d in self.details]
+        if self.hint:
+            lines.append(f"  Hint: {self.hint}")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        color = _COLORS.get(self.level, "#57606a")
+        parts = [f"<div style='border-left:4px solid {color};padding:2px 8px;margin:4px 0'>"]
+        parts.append(f"<b style='color:{color}'>{_ICONS.get(self.level, '')} {html.escape(self.title)}</b>")
+        for d in self.details:
+            parts.append(f"<div>{html.escape(d)}</div>")
+        if self.hint:
+            parts.append(f"<div><i>Hint:</i> {html.escape(self.hint)}</div>")
+        parts.append("</div>")
+        return "".join(parts)
+
+
+def notice_for(exc: BaseException) -> Notice:
+    """How a form shows an error: what happened, what it means and what to do about it."""
+    if isinstance(exc, SnapResponseError):
+        code = exc.response_code or "no responseCode"
+        title = f"Refused: {code}"
+        if exc.response_message:
+            title += f" {exc.response_message}"
+        details: list[str] = []
+        if exc.http_status is not None:
+            details.append(f"HTTP status {exc.http_status}")
+        if exc.meaning:
+            details.append(f"Meaning: {exc.meaning}")
+        if exc.response_code is None and exc.message:
+            details.append(exc.message)  # no code to explain it: the message says what came back
+        return Notice("error", title, tuple(details), exc.hint)
+    if isinstance(exc, SnapbookError):
+        return Notice("error", type(exc).__name__, (exc.message,), exc.hint)
+    # Not ours: still no traceback, but say it is unexpected so it gets reported.
+    return Notice(
+        "error",
+        f"Unexpected {type(exc).__name__}",
+        (str(exc),) if str(exc) else (),
+        "This is a snapbook bug or an environment problem; please report it with the steps that led here.",
+    )
+
+
+def _label(text: str) -> W.HTML:
+    return W.HTML(f"<b>{html.escape(text)}</b>")
+
+
+_WIDE = W.Layout(width="36em")
+_AUTO = W.Layout(width="max-content")  # buttons as wide as their label
+_DESC = {"description_width": "10em"}
+
+
+class _Form(W.VBox):
+    """Shared plumbing: one Output area, replaced as a whole, written without ``with out:``."""
+
+    def __init__(self, children: Sequence[W.Widget], **kwargs: Any) -> None:
+        self.output = W.Output()
+        super().__init__([*children, self.output], **kwargs)
+
+    def _show(self, *objects: Any) -> None:
+        """Replace what the output area shows, in one update (no half-drawn results in the browser).
+
+        Outputs are built as nbformat dicts, like ``Output.append_display_data`` does, not with
+        ``with out:``, so nbval and headless tests see them too.
+        """
+        from IPython.core.interactiveshell import InteractiveShell
+
+        fmt = InteractiveShell.instance().display_formatter.format
+        outputs: list[dict[str, Any]] = []
+        for obj in objects:
+            if isinstance(obj, str):
+                outputs.append({"output_type": "stream", "name": "stdout",
+                                "text": obj if obj.endswith("\n") else obj + "\n"})
+            else:
+                data, metadata = fmt(obj)
+                outputs.append({"output_type": "display_data", "data": data, "metadata": metadata})
+        self.output.outputs = tuple(outputs)
+
+    def _guard(self, action: Callable[[], Any]) -> Any:
+        try:
+            return action()
+        except Exception as exc:  # noqa: BLE001 - every failure is shown in the form, none escapes as a traceback
+            self._show(notice_for(exc))
+            return None
+
+    @property
+    def text(self) -> str:
+        """Everything the output area shows, as plain text (for tests and quick checks)."""
+        chunks = []
+        for o in self.output.outputs:
+            if o.get("output_type") == "stream":
+                chunks.append(o.get("text", ""))
+            else:
+                chunks.append(str(o.get("data", {}).get("text/plain", "")))
+        return "\n".join(chunks)
+
+
+# --- keys -----------------------------------------------------------------------------
+
+
+def save_key_pair(
+    key: rsa.RSAPrivateKey, directory: str | os.PathLike[str], passphrase: str | None = None, *, overwrite: bool = False
+) -> list[Path]:
+    """Write ``private.pem`` (0600, encrypted when a passphrase is given) and ``public.pem``."""
+    folder = Path(directory).expanduser()
+    folder.mkdir(parents=True, exist_ok=True)
+    return [
+        _keys.save_private_key(key, folder / "private.pem", passphrase or None, overwrite=overwrite),
+        _keys.save_public_key(key, folder / "public.pem", overwrite=overwrite),
+    ]
+
+
+class KeyForm(_Form):
+    """Generate an RSA-2048 key, or load one from a file, an upload or a paste.
+
+    Shows the fingerprint and the public key PEM to send to Ifortepay, and saves the pair with
+    safe permissions. The loaded key is ``form.key`` (observe the ``key`` trait to follow it).
+    """
+
+    key = traitlets.Any(None, allow_none=True)
+
+    def __init__(
+        self,
+        *,
+        directory: str | os.PathLike[str] = "keys",
+        generate: Callable[[], rsa.RSAPrivateKey] = _keys.generate_private_key,
+        load: Callable[..., rsa.RSAPrivateKey] = _keys.load_private_key,
+        describe: Callable[[Any], Any] = _keys.describe_key,
+        save: Callable[..., Iterable[Path]] = save_key_pair,
+    ) -> None:
+        self._generate, self._load, self._describe, self._save = generate, load, describe, save
+        self.generate_button = W.Button(description="Generate new key", icon="key", button_style="primary", layout=_AUTO)
+        self.path = W.Text(placeholder="path/to/private.pem", description="Key file", style=_DESC, layout=_WIDE)
+        self.load_button = W.Button(description="Load file")
+        self.upload = W.FileUpload(accept=".pem,.der,.key,.p8,.txt", multiple=False, description="Upload key")
+        self.paste = W.Password(
+            placeholder="paste a PEM or base64 private key", description="Paste key", style=_DESC, layout=_WIDE
+        )
+        self.paste_button = W.Button(description="Load pasted")
+        self.passphrase = W.Password(
+            placeholder="optional", description="Passphrase", style=_DESC, layout=_WIDE,
+            tooltip="Reads an encrypted key; encrypts the private key when saving.",
+        )
+        self.directory = W.Text(value=str(directory), description="Save to folder", style=_DESC, layout=_WIDE)
+        self.overwrite = W.Checkbox(value=False, description="overwrite existing files", indent=False)
+        self.save_button = W.Button(description="Save key pair", icon="save", disabled=True, layout=_AUTO)
+
+        self.generate_button.on_click(lambda _: self._guard(self._on_generate))
+        self.load_button.on_click(lambda _: self._guard(self._on_load_file))
+        self.paste_button.on_click(lambda _: self._guard(self._on_paste))
+        self.upload.observe(lambda _: self._guard(self._on_upload), names="value")
+        self.save_button.on_click(lambda _: self._guard(self._on_save))
+
+        super().__init__(
+            [
+                _label("1. Get a private key"),
+                self.generate_button,
+                W.HBox([self.path, self.load_button]),
+                self.upload,
+                W.HBox([self.paste, self.paste_button]),
+                self.passphrase,
+                _label("2. Save it (private.pem 0600, public.pem 0644)"),
+                W.HBox([self.directory, self.overwrite]),
+                self.save_button,
+            ]
+        )
+
+    def __repr__(self) -> str:
+        return f"KeyForm(fingerprint={self.fingerprint!r})"
+
+    @property
+    def fingerprint(self) -> str | None:
+        return None if self.key is None else _keys.fingerprint(self.key)
+
+    @property
+    def public_key_pem(self) -> str | None:
+        """The public key to send to Ifortepay, or None before a key is loaded."""
+        return None if self.key is None else _keys.public_key_bytes(self.key).decode("ascii")
+
+    def _passphrase(self) -> str | None:
+        return self.passphrase.value or None
+
+    def _use(self, key: rsa.RSAPrivateKey, source: str) -> None:
+        self.key = key
+        self.save_button.disabled = False
+        self._show(
+            Notice("ok", f"Private key {source}.", ("Keep it secret: it never leaves this machine.",)),
+            self._describe(key),
+            Notice(
+                "info",
+                "Send the public key above (public.pem) to Ifortepay, and keep the fingerprint to check "
+                "later that the key you sign with is the one they have.",
+            ),
+        )
+
+    def _on_generate(self) -> None:
+        self._use(self._generate(), "generated (RSA-2048)")
+
+    def _on_load_file(self) -> None:
+        path = self.path.value.strip()
+        if not path:
+            self._show(Notice("warn", "No key file given.", hint="Type the path of your private key file."))
+            return
+        data = Path(path).expanduser().read_bytes() if Path(path).expanduser().is_file() else None
+        if data is None:
+            self._show(Notice("error", f"Key file not found: {path}", hint="Check the path (relative to the notebook's folder)."))
+            return
+        self._use(self._load(data, self._passphrase()), f"loaded from {path}")
+
+    def _on_paste(self) -> None:
+        text = self.paste.value
+        if not text.strip():
+            self._show(Notice("warn", "Nothing pasted.", hint="Paste the private key, BEGIN and END lines included."))
+            return
+        try:
+            key = self._load(text, self._passphrase())
+        finally:
+            self.paste.value = ""  # never keep a pasted secret in the widget's state
+        self._use(key, "loaded from the pasted text")
+
+    def _on_upload(self) -> None:
+        files = self.upload.value
+        if not files:
+            return
+        item = files[0]
+        try:
+            key = self._load(bytes(item["content"]), self._passphrase())
+        finally:
+            self.upload.value = ()  # drop the uploaded bytes from the widget's state
+        self._use(key, f"loaded from the upload {item.get('name', '')}".rstrip())
+
+    def _on_save(self) -> None:
+        if self.key is None:
+            self._show(Notice("warn", "No key to save yet.", hint="Generate or load a key first."))
+            return
+        paths = list(self._save(self.key, self.directory.value, self._passphrase(), overwrite=self.overwrite.value))
+        details = [f"{p}  (mode {oct(p.stat().st_mode & 0o777)[2:]})" for p in paths]
+        encrypted = "encrypted with the passphrase" if self._passphrase() else "not encrypted (no passphrase)"
+        self._show(
+            Notice("ok", "Saved the key pair.", (*details, f"The private key is {encrypted}."),
+                   "Send public.pem to Ifortepay; never commit or send private.pem."),
+            self._describe(self.key),
+        )
+
+
+# --- signatures ---------------------------------------------------------------------------
+
+
+class SignatureForm(_Form):
+    """Client key and timestamp in, each signing step out, recomputed as the inputs change.
+
+    The private key comes from ``private_key=`` or follows a :class:`KeyForm` (``key_form=``).
+    "Now" reads ``clock``; pass a fixed one to freeze it. An optional X-SIGNATURE from another
+    SDK is compared with the one computed here (and verified with ``public_key`` if given).
+    """
+
+    def __init__(
+        self,
+        private_key: rsa.RSAPrivateKey | None = None,
+        *,
+        key_form: KeyForm | None = None,
+        client_key: str = "",
+        timestamp: str | None = None,
+        public_key: rsa.RSAPublicKey | None = None,
+        clock: _signing.Clock = _signing.system_clock,
+        explain: Callable[..., Any] = _signing.explain_signature,
+        make_timestamp: Callable[..., str] = _signing.make_timestamp,
+        check_timestamp: Callable[[str], Any] = _signing.parse_timestamp,
+        verify: Callable[..., bool] = _signing.verify,
+    ) -> None:
+        self._explain, self._make_timestamp, self._check_timestamp = explain, make_timestamp, check_timestamp
+        self._verify, self._clock = verify, clock
+        self._key = private_key
+        self._public_key = public_key
+        self.steps: Any = None
+        self.client_key = W.Text(value=client_key, description="X-CLIENT-KEY", style=_DESC, layout=_WIDE,
+                                 continuous_update=True)
+        self.timestamp = W.Text(
+            value=timestamp if timestamp is not None else make_timestamp(clock),
+            description="X-TIMESTAMP", style=_DESC, layout=_WIDE, continuous_update=True,
+        )
+        self.now_button = W.Button(description="Now", icon="clock-o", tooltip="Set the timestamp to the current time (+07:00)")
+        self.compare = W.Password(description="Compare with", placeholder="optional: an X-SIGNATURE from another SDK",
+                                  style=_DESC, layout=_WIDE)
+        for w in (self.client_key, self.timestamp, self.compare):
+            w.observe(lambda _: self.refresh(), names="value")
+        self.now_button.on_click(lambda _: self._guard(self._on_now))
+        if key_form is not None:
+            key_form.observe(self._on_key_form, names="key")
+            if key_form.key is not None:
+                self._key = key_form.key
+        super().__init__([self.client_key, W.HBox([self.timestamp, self.now_button]), self.compare])
+        self.refresh()
+
+    def __repr__(self) -> str:
+        return f"SignatureForm(client_key={self.client_key.value!r}, timestamp={self.timestamp.value!r})"
+
+    @property
+    def private_key(self) -> rsa.RSAPrivateKey | None:
+        return self._key
+
+    @private_key.setter
+    def private_key(self, key: rsa.RSAPrivateKey | None) -> None:
+        self._key = key
+        self.refresh()
+
+    def _on_key_form(self, change: dict[str, Any]) -> None:
+        self.private_key = change["new"]
+
+    def _on_now(self) -> None:
+        self.timestamp.value = self._make_timestamp(self._clock)
+
+    def refresh(self) -> None:
+        """Recompute every step from the current inputs."""
+        self._guard(self._refresh)
+
+    def _refresh(self) -> None:
+        self.steps = None
+        if self._key is None:
+            self._show(Notice("warn", "No private key yet.", hint="Generate or load one in the key form above."))
+            return
+        notices: list[Any] = []
+        try:
+            parsed = self._check_timestamp(self.timestamp.value)
+        except SnapbookError as exc:
+            self._show(notice_for(exc))
+            return
+        for note in getattr(parsed, "notes", ()):
+            notices.append(Notice("warn", f"Non-standard X-TIMESTAMP: {note}.",
+                                  hint="Strict providers reject it; send yyyy-MM-ddTHH:mm:ss+07:00."))
+        steps = self._explain(self._key, self.client_key.value, self.timestamp.value)
+        self.steps = steps
+        compare = self.compare.value.strip()
+        if compare:
+            notices.append(self._comparison(steps, compare))
+        self._show(steps, *notices)
+
+    def _comparison(self, steps: Any, other: str) -> Notice:
+        if other == steps.signature:
+            return Notice("ok", f"The X-SIGNATURE to compare ({mask(other)}) is the one computed here.")
+        details = [f"computed: {mask(steps.signature)}", f"given:    {mask(other)}"]
+        if self._public_key is not None:
+            try:
+                details.append(f"verifies with the public key: {self._verify(self._public_key, steps.string_to_sign, other)}")
+            except SnapbookError as exc:  # not base64, wrong length: say so next to the steps
+                details.append(f"cannot be verified: {exc.message}")
+        return Notice(
+            "error", "The X-SIGNATURE to compare differs from the one computed here.", tuple(details),
+            "PKCS#1 v1.5 signatures are deterministic: a different value means another key, another "
+            "client key or timestamp, or another string to sign (snapbook.doctor.diagnose says which).",
+        )
+
+
+# --- tokens -------------------------------------------------------------------------------
+
+
+def _default_client(endpoint: Any, client_key: str, private_key: rsa.RSAPrivateKey, **options: Any) -> Any:
+    from .client import TokenClient
+
+    return TokenClient(endpoint, client_key, private_key, **options)
+
+
+def _default_inspect(token: str, **options: Any) -> Any:
+    from .tokens import inspect_token
+
+    return inspect_token(token, **options)
+
+
+def _environments() -> list[str]:
+    from .endpoints import ENDPOINTS
+
+    return ["sandbox", *ENDPOINTS]
+
+
+class _Table:
+    """(name, value) rows shown as an HTML table and as aligned text."""
+
+    def __init__(self, title: str, rows: Iterable[tuple[str, Any]]) -> None:
+        self.title, self.rows = title, [(str(k), str(v)) for k, v in rows]
+
+    def __repr__(self) -> str:
+        width = max((len(k) for k, _ in self.rows), default=0)
+        return "\n".join([self.title, *(f"  {k:<{width}}  {v}" for k, v in self.rows)])
+
+    def _repr_html_(self) -> str:
+        body = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(k)}</th><td style='text-align:left'><code>"
+            f"{html.escape(v)}</code></td></tr>"
+            for k, v in self.rows
+        )
+        return f"<b>{html.escape(self.title)}</b><table>{body}</table>"
+
+
+class TokenForm(_Form):
+    """Environment, client key and private key in; a "Request token" button; the answer out.
+
+    Shows the response (token masked), the token's decoded claims and the time it has left.
+    A refusal shows its responseCode, meaning and hint; a failure to connect says so: never a
+    traceback. The key comes from ``private_key=``, a :class:`KeyForm` (``key_form=``) or the
+    key file typed in the form. ``sandbox`` (a running :class:`~snapbook.sandbox.Sandbox` or
+    its base URL) is where the ``sandbox`` environment points. Every attempt is appended to
+    ``log`` (a :class:`~snapbook.log.RequestLog`, kept as ``form.request_log``), which a
+    :class:`LogView` can show.
+    """
+
+    def __init__(
+        self,
+        *,
+        environment: str = "sandbox",
+        environments: Sequence[str] | None = None,
+        client_key: str = "",
+        private_key: rsa.RSAPrivateKey | None = None,
+        key_form: KeyForm | None = None,
+        key_path: str = "",
+        sandbox: Any = None,
+        log: Any = None,
+        clock: _signing.Clock | None = None,
+        make_client: Callable[..., Any] = _default_client,
+        inspect: Callable[..., Any] | None = _default_inspect,
+        token_secret: str | bytes | None = None,
+        client_options: dict[str, Any] | None = None,
+        on_done: Callable[[], Any] | None = None,
+    ) -> None:
+        if log is None:
+            from .log import RequestLog
+
+            log = RequestLog()
+        self.request_log = log
+        self._key = private_key
+        self._key_form = key_form
+        self._sandbox = sandbox
+        self._clock = clock
+        self._make_client, self._inspect, self._secret = make_client, inspect, token_secret
+        self._client_options = dict(client_options or {})
+        self._on_done = on_done
+        #: The last token received (an AccessToken), or None.
+        self.token: Any = None
+        #: The last error shown, or None.
+        self.error: BaseException | None = None
+        options = list(environments) if environments is not None else _environments()
+        if environment not in options:
+            options.insert(0, environment)
+        self.environment = W.Dropdown(options=options, value=environment, description="Environment",
+                                      style=_DESC, layout=_WIDE)
+        self.client_key = W.Text(value=client_key, description="X-CLIENT-KEY", placeholder="e.g. MCP00000001",
+                                 style=_DESC, layout=_WIDE)
+        self.key_path = W.Text(value=key_path, description="Private key file",
+                               placeholder="empty: use the key given to the form" if (private_key or key_form) else "path/to/private.pem",
+                               style=_DESC, layout=_WIDE)
+        self.passphrase = W.Password(description="Passphrase", placeholder="if the key file is encrypted",
+                                     style=_DESC, layout=_WIDE)
+        self.request_button = W.Button(description="Request token", button_style="primary", icon="paper-plane",
+                                        layout=_AUTO)
+        self.request_button.on_click(lambda _: self.request())
+        super().__init__([self.environment, self.client_key, self.key_path, self.passphrase, self.request_button])
+
+    def __repr__(self) -> str:
+        token = "none" if self.token is None else mask(self.token.access_token)
+        return f"TokenForm(environment={self.environment.value!r}, client_key={self.client_key.value!r}, token={token!r})"
+
+    # -- what the request is made of --
+
+    def _private_key(self) -> rsa.RSAPrivateKey | None:
+        path = self.key_path.value.strip()
+        if path:
+            return _keys.read_private_key(Path(path).expanduser(), self.passphrase.value or None)
+        if self._key_form is not None and self._key_form.key is not None:
+            return self._key_form.key
+        return self._key
+
+    def _endpoint(self) -> Any:
+        from .endpoints import resolve
+
+        name = self.environment.value
+        sandbox_url = None
+        if name.startswith("sandbox"):
+            sb = self._sandbox
+            if sb is None:
+                from .errors import ConfigError
+
+                raise ConfigError(
+                    "The sandbox environment needs a running sandbox, and this form was given none.",
+                    hint="Start one (sb = Sandbox().start()) and pass TokenForm(sandbox=sb).",
+                )
+            sandbox_url = sb if isinstance(sb, str) else sb.base_url
+        return resolve(name, sandbox_url=sandbox_url)
+
+    # -- the action --
+
+    def request(self) -> Any:
+        """Do what the button does: request a token and show the result; returns the token or None."""
+        self.request_button.disabled = True
+        try:
+            self._show(Notice("info", "Requesting a token…"))
+            return self._guard(self._request)
+        finally:
+            self.request_button.disabled = False
+            if self._on_done is not None:
+                self._guard_quiet(self._on_done)
+
+    def _guard_quiet(self, action: Callable[[], Any]) -> None:
+        try:
+            action()
+        except Exception:  # noqa: BLE001, S110 - a listener's failure must not hide the token result
+            pass
+
+    def _guard(self, action: Callable[[], Any]) -> Any:
+        self.error = None
+        try:
+            return action()
+        except Exception as exc:  # noqa: BLE001 - shown in the form (notice_for), never a traceback
+            self.error = exc
+            self.token = None
+            self._show(*self._failure(exc))
+            return None
+
+    def _failure(self, exc: BaseException) -> list[Any]:
+        return [notice_for(exc)]
+
+    def _request(self) -> Any:
+        client_key = self.client_key.value.strip()
+        if not client_key:
+            self._show(Notice("warn", "No client key.", hint="Type the X-CLIENT-KEY (client_id) Ifortepay gave you."))
+            return None
+        key = self._private_key()
+        if key is None:
+            self._show(Notice("warn", "No private key.",
+                              hint="Type the path of your private key file, or load a key in the key form."))
+            return None
+        endpoint = self._endpoint()
+        options = {"log": self.request_log, **self._client_options}
+        if self._clock is not None:
+            options["clock"] = self._clock
+        client = self._make_client(endpoint, client_key, key, **options)
+        try:
+            token = client.request_token()
+        finally:
+            close = getattr(client, "close", None)
+            if close is not None:
+                close()
+        self.token = token
+        self._show(*self._success(endpoint, token))
+        return token
+
+    def _success(self, endpoint: Any, token: Any) -> list[Any]:
+        code = token.response_code or "(no responseCode)"
+        title = f"{code} {token.response_message or ''}".strip()
+        shown: list[Any] = [
+            Notice("ok", title, (f"from {endpoint.name}: POST {endpoint.url}",)),
+            _Table("Response body (accessToken masked)", token.response_json().items()),
+        ]
+        now = (self._clock or _signing.system_clock)()
+        remaining = int(token.remaining(now).total_seconds())
+        shown.append(Notice(
+            "info", f"Time left: {remaining} s (until {token.expires_at.astimezone(_signing.JAKARTA).isoformat()})",
+            (f"Authorization: {token.scheme} {token.masked}",),
+            "Reuse the token until shortly before it expires (TokenClient.get_token caches it); "
+            "a new token per call is a common cause of 429 Too Many Requests.",
+        ))
+        if self._inspect is not None:
+            options: dict[str, Any] = {}
+            if self._clock is not None:
+                options["clock"] = self._clock
+            if self._secret is not None and endpoint.environment == "sandbox":  # only the sandbox shares its secret
+                options["secret"] = self._secret
+            try:
+                shown.append(self._inspect(token.access_token, **options))
+            except SnapbookError as exc:  # not a JWT: still a usable token, just opaque
+                shown.append(Notice("info", "The token is not a JWT, so it has no readable claims.",
+                                    (exc.message,)))
+        for note in token.notes:
+            shown.append(Notice("warn", f"Non-standard answer: {note}."))
+        return shown
+
+
+# --- the request log ------------------------------------------------------------------------
+
+
+_LOG_COLUMNS = ("time", "environment", "attempt", "outcome", "http_status", "response_code", "latency_ms",
+                "error_type")
+
+
+def _figure_png(fig: Any) -> Any:
+    """A matplotlib Figure as a PNG display object (works without a pyplot backend)."""
+    import io
+
+    from IPython.display import Image
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80)
+    return Image(data=buf.getvalue(), format="png")
+
+
+class LogView(_Form):
+    """The request log as a table, a summary and a latency plot, with Refresh and Export CSV.
+
+    ``log`` is a :class:`~snapbook.log.RequestLog` (anything with ``to_dataframe()``,
+    ``summary()`` and ``plot()``). Rows hold masked signatures and tokens only.
+    """
+
+    def __init__(self, log: Any, *, csv_path: str | os.PathLike[str] = "request-log.csv", last: int = 10,
+                 plot: bool = True) -> None:
+        self.request_log = log
+        self._last = last
+        self._plot = plot
+        self.refresh_button = W.Button(description="Refresh", icon="refresh")
+        self.csv_path = W.Text(value=str(csv_path), description="CSV file", style=_DESC, layout=_WIDE)
+        self.export_button = W.Button(description="Export CSV", icon="download")
+        self.refresh_button.on_click(lambda _: self.refresh())
+        self.export_button.on_click(lambda _: self._guard(self._export))
+        super().__init__([W.HBox([self.refresh_button]), W.HBox([self.csv_path, self.export_button])])
+        self.refresh()
+
+    def __repr__(self) -> str:
+        return f"LogView({len(self.request_log)} rows)"
+
+    def refresh(self) -> None:
+        """Redraw the table, the summary and the plot from the log as it is now."""
+        self._guard(self._refresh)
+
+    def _refresh(self) -> None:
+        df = self.request_log.to_dataframe()
+        if df.empty:
+            self._show(Notice("info", "No requests logged yet.", hint="Request a token, then click Refresh."))
+            return
+        summary = self.request_log.summary()
+        last = df[[c for c in _LOG_COLUMNS if c in df.columns]].tail(self._last).copy()
+        if "time" in last:
+            last["time"] = last["time"].dt.strftime("%Y-%m-%d %H:%M:%S")
+        shown: list[Any] = [
+            Notice("info", f"{len(df)} attempts, {int((df['outcome'] == 'success').sum())} successful."),
+            _Caption("Summary per environment (latency in ms)"),
+            summary.round({c: (3 if c == "success_rate" else 1) for c in summary.columns if summary[c].dtype.kind == "f"}),
+            _Caption(f"Last {min(self._last, len(df))} attempts"),
+            last.round(1).astype(object).where(last.notna(), ""),
+        ]
+        if self._plot:
+            shown.append(_figure_png(self.request_log.plot()))
+        self._show(*shown)
+
+    def _export(self) -> None:
+        path = Path(self.csv_path.value).expanduser()
+        df = self.request_log.to_dataframe()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        df.to_csv(path, index=False)
+        self.refresh()
+        self.output.append_display_data(
+            Notice("ok", f"Exported {len(df)} rows to {path}.", ("Signatures and tokens are masked in the file.",))
+        )
+
+
+class _Caption:
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+    def _repr_html_(self) -> str:
+        return f"<b>{html.escape(self.text)}</b>"

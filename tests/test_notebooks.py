@@ -1,0 +1,203 @@
+"""The notebooks as files: numbered, saved executed top to bottom, checked by nbval for real.
+
+The notebooks themselves run under nbval in their own pytest invocation:
+``pytest --nbval-lax --nbval-current-env --nbval-sanitize-with notebooks/nbval-sanitize.cfg notebooks/``.
+These tests make sure that run means something: checked cells exist, their saved outputs are
+there to compare, and a changed output in a checked cell does fail it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NB_DIR = ROOT / "notebooks"
+EXPECTED = ["01-keys", "02-signatures", "03-token", "04-log-and-latency", "05-troubleshooting"]
+CHECK = "# NBVAL_CHECK_OUTPUT"
+
+
+def load(name: str) -> dict:
+    return json.loads((NB_DIR / f"{name}.ipynb").read_text("utf-8"))
+
+
+def code_cells(nb: dict) -> list[dict]:
+    return [c for c in nb["cells"] if c["cell_type"] == "code"]
+
+
+def source(cell: dict) -> str:
+    s = cell["source"]
+    return s if isinstance(s, str) else "".join(s)
+
+
+def present() -> list[str]:
+    return [n for n in EXPECTED if (NB_DIR / f"{n}.ipynb").exists()]
+
+
+def test_the_notebooks_are_numbered_one_concept_each():
+    names = sorted(p.stem for p in NB_DIR.glob("*.ipynb"))
+    assert names == EXPECTED
+
+
+@pytest.mark.parametrize("name", present())
+def test_saved_executed_in_order_on_a_fresh_kernel(name):
+    cells = code_cells(load(name))
+    counts = [c["execution_count"] for c in cells if source(c).strip()]
+    assert counts == list(range(1, len(counts) + 1)), "re-run the notebook top to bottom, then save"
+    for c in cells:
+        for out in c["outputs"]:
+            assert out["output_type"] != "error", f"saved with an error: {source(c)[:60]!r}"
+            assert "Traceback" not in "".join(out.get("text", "")), f"a traceback in {source(c)[:60]!r}"
+
+
+@pytest.mark.parametrize("name", present())
+def test_has_checked_cells_with_saved_outputs(name):
+    checked = [c for c in code_cells(load(name)) if CHECK in source(c).splitlines()]
+    assert len(checked) >= 3, "each notebook checks its deterministic outputs"
+    for c in checked:
+        assert c["outputs"], f"a checked cell saved without output: {source(c)[:80]!r}"
+
+
+@pytest.mark.parametrize("name", present())
+def test_first_cell_explains_and_markdown_separates_steps(name):
+    nb = load(name)
+    assert nb["cells"][0]["cell_type"] == "markdown"
+    assert source(nb["cells"][0]).startswith(f"# {int(name[:2])}. ")
+    kinds = [c["cell_type"] for c in nb["cells"]]
+    assert kinds.count("markdown") >= len(kinds) // 3
+
+
+@pytest.mark.parametrize("name", present())
+def test_metadata_is_stripped(name):
+    """Saved as `nbstripout --keep-output --keep-count` leaves them: no widget state, no timings."""
+    nb = load(name)
+    assert "widgets" not in nb["metadata"]
+    assert nb["metadata"]["kernelspec"]["name"] == "python3"
+    for c in nb["cells"]:
+        assert set(c["metadata"]) <= {"tags"}, c["metadata"]
+
+
+def test_nbstripout_keep_output_is_clean():
+    nbstripout = Path(sys.executable).with_name("nbstripout")
+    if not nbstripout.exists():
+        pytest.fail("nbstripout is not installed (it is in the test extra)")
+    files = [str(NB_DIR / f"{n}.ipynb") for n in present()]
+    r = subprocess.run([str(nbstripout), "--keep-output", "--keep-count", "--verify", *files],
+                       capture_output=True, text=True, check=False)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_token_notebook_has_a_papermill_parameters_cell():
+    if "03-token" not in present():
+        pytest.fail("notebooks/03-token.ipynb is missing")
+    cells = code_cells(load("03-token"))
+    params = [c for c in cells if "parameters" in c["metadata"].get("tags", [])]
+    assert len(params) == 1
+    text = source(params[0])
+    assert re.search(r'^environment = "sandbox"', text, re.MULTILINE)
+    # Credentials come from the environment or getpass, never from the cell text.
+    assert re.search(r"^client_key = None\b", text, re.MULTILINE)
+    assert re.search(r"^private_key_path = None\b", text, re.MULTILINE)
+    assert "passphrase" not in text.split("#")[0]
+    setup = "".join(source(c) for c in cells)
+    for var in ("SNAPBOOK_CLIENT_KEY", "SNAPBOOK_PRIVATE_KEY_PATH", "SNAPBOOK_PASSPHRASE"):
+        assert f'os.environ.get("{var}")' in setup
+    assert "getpass.getpass(" in setup
+
+
+# --- nbval really compares -------------------------------------------------------------
+
+
+def _run_nbval(workdir: Path, *notebooks: str) -> dict[str, list[str]]:
+    """Run nbval (lax, as CI does) on notebooks in ``workdir``: failing cell names per file."""
+    (workdir / "pytest.ini").write_text("[pytest]\n")  # keep the repo's addopts out
+    junit = workdir / "junit.xml"
+    cmd = [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env",
+           "--nbval-sanitize-with", "nbval-sanitize.cfg", "-p", "no:cacheprovider", "-q",
+           f"--junitxml={junit}", *notebooks]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SNAPBOOK_")}
+    r = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=240, env=env, check=False)
+    assert junit.exists(), r.stdout + r.stderr
+    result: dict[str, list[str]] = {nb: [] for nb in notebooks}
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        if case.find("failure") is not None or case.find("error") is not None:
+            for nb in notebooks:
+                if nb.replace(".ipynb", "") in (case.get("classname", "") + case.get("file", "")):
+                    result[nb].append(case.get("name", ""))
+    result["_output"] = [r.stdout[-3000:]]
+    return result
+
+
+def test_a_changed_output_in_a_checked_cell_fails_nbval(tmp_path):
+    shutil.copy(NB_DIR / "nbval-sanitize.cfg", tmp_path)
+    shutil.copy(NB_DIR / "conftest.py", tmp_path)
+    nb = load("02-signatures")
+    (tmp_path / "original.ipynb").write_text(json.dumps(nb))
+    altered = 0
+    for c in code_cells(nb):
+        if CHECK in source(c) and "same as OpenSSL" in source(c):
+            for out in c["outputs"]:
+                if out["output_type"] == "stream":
+                    text = "".join(out["text"])
+                    assert "same as OpenSSL's: True" in text
+                    out["text"] = text.replace("same as OpenSSL's: True", "same as OpenSSL's: False")
+                    altered += 1
+    assert altered == 1
+    (tmp_path / "altered.ipynb").write_text(json.dumps(nb))
+
+    result = _run_nbval(tmp_path, "original.ipynb", "altered.ipynb")
+    assert result["original.ipynb"] == [], result["_output"]
+    assert len(result["altered.ipynb"]) == 1, result["_output"]
+
+
+# --- the parameters cell aims the token notebook elsewhere (papermill) ---------------------
+
+
+def test_papermill_aims_the_token_notebook_at_another_provider(tmp_path, monkeypatch):
+    """Run 03-token as papermill would against "stage": here a separate local SNAP server at a
+    URL, with credentials only in environment variables and the real clock."""
+    import papermill as pm
+
+    from snapbook.keys import generate_private_key, save_private_key
+    from snapbook.sandbox import Sandbox
+
+    key = generate_private_key()
+    key_path = save_private_key(key, tmp_path / "private.pem", "env-passphrase")
+    with Sandbox() as provider:
+        provider.register("MCP12345678", key.public_key())
+        monkeypatch.setenv("SNAPBOOK_CLIENT_KEY", "MCP12345678")
+        monkeypatch.setenv("SNAPBOOK_PRIVATE_KEY_PATH", str(key_path))
+        monkeypatch.setenv("SNAPBOOK_PASSPHRASE", "env-passphrase")
+        out = tmp_path / "out.ipynb"
+        pm.execute_notebook(
+            str(NB_DIR / "03-token.ipynb"), str(out), parameters={"environment": provider.token_url("payment")},
+            kernel_name="python3", cwd=str(tmp_path), progress_bar=False, log_output=False,
+        )
+        assert provider.journal.counts() == {"accepted": 1}, "one real request, then the cache"
+    nb = json.loads(out.read_text())
+    text = json.dumps(nb)
+    assert "responseCode: 2007300" in text and "MCP12345678" in text
+    assert "env-passphrase" not in text
+    injected = [c for c in nb["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
+    assert len(injected) == 1
+
+
+def test_papermill_without_credentials_stops_with_a_clear_error(tmp_path, monkeypatch):
+    import papermill as pm
+    for var in ("SNAPBOOK_CLIENT_KEY", "SNAPBOOK_PRIVATE_KEY_PATH", "SNAPBOOK_PASSPHRASE"):
+        monkeypatch.delenv(var, raising=False)
+    with pytest.raises(pm.PapermillExecutionError) as info:
+        pm.execute_notebook(
+            str(NB_DIR / "03-token.ipynb"), str(tmp_path / "out.ipynb"), parameters={"environment": "payment-stage"},
+            kernel_name="python3", cwd=str(tmp_path), progress_bar=False, log_output=False,
+        )
+    assert info.value.ename == "ConfigError"
+    assert "SNAPBOOK_CLIENT_KEY" in info.value.evalue
