@@ -21,8 +21,9 @@ _CURL_OWNS = frozenset({"host", "content-length", "connection", "transfer-encodi
 def as_curl(request: Any, *, show_secrets: bool = False) -> str:
     """``request`` as a multi-line curl command, secrets masked unless ``show_secrets``.
 
-    ``request`` is an ``httpx.Request`` (or anything with ``method``, ``url``, ``headers`` and
-    ``content``), or a tuple ``(method, url, headers[, body])``. Values are single-quoted for a
+    ``request`` is an ``httpx.Request``, a :class:`snapbook.client.TokenRequest` (anything with
+    ``method``, ``url``, ``headers`` and ``content`` or ``body``), or a tuple
+    ``(method, url, headers[, body])``. Values are single-quoted for a
     POSIX shell; httpx's own default ``Accept``/``User-Agent`` and the headers curl sets itself
     are left out. A masked command is for reading, not running.
     """
@@ -59,10 +60,13 @@ def _parts(request: Any) -> tuple[str, str, list[tuple[str, str]], bytes]:
         body = request[3] if len(request) == 4 else None
     elif all(hasattr(request, a) for a in ("method", "url", "headers")):
         method, url, headers = request.method, request.url, request.headers
-        try:
-            body = request.content
-        except Exception:  # noqa: BLE001 - httpx.RequestNotRead (httpx is not imported here): read it
-            body = request.read()
+        if hasattr(request, "body") and not hasattr(type(request), "content"):  # snapbook's TokenRequest
+            body = request.body
+        else:
+            try:
+                body = request.content
+            except Exception:  # noqa: BLE001 - httpx.RequestNotRead (httpx is not imported here): read it
+                body = request.read()
     else:
         raise TypeError(
             "as_curl() takes an httpx.Request or a (method, url, headers[, body]) tuple, "

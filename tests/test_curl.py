@@ -148,3 +148,18 @@ def test_rejects_other_objects():
         as_curl("curl me")
     with pytest.raises(TypeError):
         as_curl(("GET",))
+
+
+def test_token_request_is_accepted_directly(private_key):
+    from snapbook.client import build_token_request
+
+    from datetime import datetime
+
+    from snapbook.signing import JAKARTA
+
+    frozen = datetime(2020, 12, 18, 10, 55, tzinfo=JAKARTA)
+    request = build_token_request("http://127.0.0.1:9/v1.0/access-token/b2b", "MCP00000001", private_key,
+                                  clock=lambda: frozen)
+    text = as_curl(request)
+    assert text == as_curl((request.method, request.url, request.headers, request.body))
+    assert "X-TIMESTAMP: 2020-12-18T10:55:00+07:00" in text and request.signature not in text

@@ -785,3 +785,10 @@ def test_cli_sandbox_refuses_bad_arguments(tmp_path):
     assert r.returncode == 2 and r.stderr.startswith("snapbook: error:")
     r = run("--rate-429", "2")
     assert r.returncode == 2 and "between 0 and 1" in r.stderr
+
+
+def test_endpoint_names_the_sandbox_environment(sb):
+    for product in ("payment", "disbursement", "snap"):
+        endpoint = sb.endpoint(product)
+        assert endpoint.environment == "sandbox" and endpoint.product == product
+        assert endpoint.url == sb.token_url(product)

@@ -22,6 +22,8 @@ import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from ..endpoints import Endpoint
+from ..endpoints import sandbox as sandbox_endpoint
 from ..errors import ConfigError, SnapbookError
 from ..signing import make_timestamp
 from .app import PRODUCTS, TRANSPORT_SCOPE_KEY, Provider, create_app
@@ -257,6 +259,10 @@ class Sandbox:
                 f"Unknown sandbox product {product!r}.", hint="Use one of: " + ", ".join(PRODUCTS) + "."
             )
         return self.base_url + path
+
+    def endpoint(self, product: str = "payment") -> Endpoint:
+        """This sandbox's token endpoint as an :class:`~snapbook.endpoints.Endpoint` (environment "sandbox")."""
+        return sandbox_endpoint(self.base_url, product)
 
     @property
     def validate_url(self) -> str:
