@@ -43,6 +43,7 @@ _LAZY: dict[str, str] = {
     "AccessToken": "client",
     "AsyncTokenClient": "client",
     "Diagnosis": "doctor",
+    "DoctorForm": "widgets",
     "Endpoint": "endpoints",
     "Faults": "sandbox",
     "KeyForm": "widgets",

@@ -378,3 +378,50 @@ def test_tokenform_calls_on_done_and_logview_follows(vendor, sandbox, tmp_path):
     view.csv_path.value = str(tmp_path / "out")  # a directory: an error in the form, not a traceback
     view.export_button.click()
     assert "Unexpected" in view.text or "Error" in view.text
+
+
+# --- the doctor form ---------------------------------------------------------------------------
+
+
+def test_doctorform_names_the_vendor_signature_a_different_key(vendor):
+    from snapbook.widgets import DoctorForm
+
+    form = DoctorForm(vendor.public_key, client_key=vendor.client_key, timestamp=vendor.timestamp)
+    form.signature.value = vendor.documented_signature
+    form.button.click()
+    assert form.diagnosis.cause == "different-key" and not form.diagnosis.ok
+    assert vendor.documented_signature not in form.text + repr(form)
+    form.signature.value = vendor.signature
+    form.button.click()
+    assert form.diagnosis.ok
+
+
+def test_doctorform_finds_the_colon_mistake_with_a_pasted_public_key(vendor):
+    from snapbook.signing import sign
+    from snapbook.widgets import DoctorForm
+
+    form = DoctorForm(client_key=vendor.client_key, timestamp=vendor.timestamp)
+    form.button.click()
+    assert "No public key yet" in form.text and form.diagnosis is None
+    form.public_pem.value = K.public_key_bytes(vendor.private_key).decode()
+    form.signature.value = sign(vendor.private_key, f"{vendor.client_key}:{vendor.timestamp}")
+    form.button.click()
+    assert form.diagnosis.cause == "separator-colon"
+    assert "':'" in form.text
+
+
+def test_doctorform_follows_a_keyform_and_shows_errors_as_notices(private_key):
+    from snapbook.widgets import DoctorForm
+
+    key_form = KeyForm(generate=lambda: private_key)
+    form = DoctorForm(key_form=key_form, client_key="MCP1", timestamp="2020-12-18T10:55:00+07:00")
+    form.signature.value = "AAAA"
+    form.button.click()
+    assert "No public key yet" in form.text
+    key_form.generate_button.click()
+    form.signature.value = "not base64 at all!"
+    form.button.click()
+    assert form.diagnosis.cause == "not-base64"
+    form.public_pem.value = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----"
+    form.button.click()
+    assert "KeyFormatError" in form.text and "Traceback" not in form.text
