@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from snapbook.examples import load_vendor_example
+from snapbook.keys import private_key_bytes
+from snapbook.leaks import find_leaks
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
@@ -71,7 +73,12 @@ def test_token_form_in_jupyterlab(lab, page):
         assert example.signature not in content and example.documented_signature not in content
         assert not JWT.search(content), "a full JWT on the page"
         assert not LONG_BASE64.search(content), "a long base64 run (a signature or key) on the page"
-
+    # ...and the project's own scanner, with this session's secrets named.
+    known = [example.signature, example.documented_signature, example.documented_access_token,
+             *private_key_bytes(example.private_key).decode().splitlines()[1:-1]]
+    for where, content in (("page text", page.inner_text("body")), ("page HTML", html)):
+        leaks = find_leaks(content, known_secrets=known)
+        assert leaks == [], f"{where}: " + "; ".join(map(str, leaks))
 
     # A refusal shows in the same place, with its meaning and hint, never as a traceback.
     client_key.fill("MCP99999999")
