@@ -29,6 +29,7 @@ from snapbook.signing import make_timestamp
 
 from ._context import CLIENT_KEY, Context
 from ._harness import Row, compare, compare_ops, paired_row
+from ._harness import single as single_row
 from ._load import LoadGenerator, LoadResult, RawLoadGenerator
 from ._servers import BODY, Server, capture_answer, start_bare, start_sandbox
 
@@ -59,6 +60,23 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _thread_cpu_seconds(pid: int) -> dict[int, float]:
+    """utime + stime of each thread of a process, by thread id, from /proc/PID/task (10 ms resolution)."""
+    out: dict[int, float] = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:  # the thread ended meanwhile
+            continue
+        out[int(tid)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
 class _Side:
     """One server under load: its runs, and its CPU time per answered request."""
 
@@ -69,17 +87,29 @@ class _Side:
         self.count, self.max_seconds, self.expect = count, max_seconds, expect
         self.results: list[LoadResult] = []
         self.cpu_per_request: list[float] = []
+        #: The same split by thread: the busiest thread (the event loop: uvicorn and the app) and
+        #: all the others (for ``snapbook sandbox``: its console thread, which prints one line per
+        #: request and runs the signature doctor on refused signatures under a CPU budget).
+        self.loop_cpu_per_request: list[float] = []
+        self.other_cpu_per_request: list[float] = []
         self.client_cpu_share: list[float] = []
 
     def __call__(self) -> float:
-        cpu0 = _cpu_seconds(self.server.proc.pid)
+        pid = self.server.proc.pid
+        threads0 = _thread_cpu_seconds(pid)
+        cpu0 = _cpu_seconds(pid)
         own0 = time.process_time()
         res = self.gen.run(self.url, self.pool, count=self.count, max_seconds=self.max_seconds)
         own = time.process_time() - own0
-        cpu = _cpu_seconds(self.server.proc.pid) - cpu0
+        cpu = _cpu_seconds(pid) - cpu0
+        threads1 = _thread_cpu_seconds(pid)
         answered = len(res.latencies_ns)
         if answered:
             self.cpu_per_request.append(cpu / answered)
+            spent = [t - threads0.get(tid, 0.0) for tid, t in threads1.items()]
+            loop = max(spent, default=0.0)
+            self.loop_cpu_per_request.append(loop / answered)
+            self.other_cpu_per_request.append(max(0.0, sum(spent) - loop) / answered)
         self.client_cpu_share.append(own / res.seconds if res.seconds else 0.0)
         self.results.append(res)
         return res.rate
@@ -88,6 +118,8 @@ class _Side:
         """Forget the warm-up rounds: keep the ``k`` recorded ones."""
         self.results = self.results[-k:]
         self.cpu_per_request = self.cpu_per_request[-k:]
+        self.loop_cpu_per_request = self.loop_cpu_per_request[-k:]
+        self.other_cpu_per_request = self.other_cpu_per_request[-k:]
         self.client_cpu_share = self.client_cpu_share[-k:]
         return self
 
@@ -134,6 +166,19 @@ def run(ctx: Context) -> list[Row]:
             )
             cpu.note = "informative"
             rows.append(cpu)
+            loop_cpu = paired_row(
+                AREA, "server CPU per request, event-loop thread only (the busiest thread: uvicorn + the app)",
+                snap.loop_cpu_per_request, base.loop_cpu_per_request,
+                a_label="snapbook sandbox", b_label="bare Starlette",
+            )
+            loop_cpu.note = "informative"
+            rows.append(loop_cpu)
+            rows.append(single_row(
+                AREA, "sandbox CPU per request in its other threads (the CLI console thread: one printed line per "
+                "request, handed over from the event loop through a queue)",
+                snap.other_cpu_per_request, label="console thread",
+                note="informative; the bare server has no such thread",
+            ))
 
             # Latency without queueing: one request at a time (what a notebook user sees).
             with RawLoadGenerator(1) as single:
@@ -191,6 +236,19 @@ def run(ctx: Context) -> list[Row]:
                 bad.cpu_per_request, good.cpu_per_request, a_label="rejections", b_label="successes",
             ).check("<= 1.0")
             rows.append(rcpu)
+            rloop = paired_row(
+                AREA, "rejections vs successes: CPU per request of the event-loop thread (checking and answering)",
+                bad.loop_cpu_per_request, good.loop_cpu_per_request, a_label="rejections", b_label="successes",
+            )
+            rloop.note = "informative"
+            rows.append(rloop)
+            rother = paired_row(
+                AREA, "rejections vs successes: CPU per request of the console thread (line printing; the doctor "
+                "for refused signatures, within its budget of a 0.25 s burst then 5% of a core)",
+                bad.other_cpu_per_request, good.other_cpu_per_request, a_label="rejections", b_label="successes",
+            )
+            rother.note = "informative"
+            rows.append(rother)
 
             # The same throughput comparison with httpx.AsyncClient as the generator (small: it is slow).
             with LoadGenerator(CONCURRENCY) as hgen:
@@ -206,12 +264,23 @@ def run(ctx: Context) -> list[Row]:
                 hsnap.keep_last(k), hbase.keep_last(k)
                 via_httpx.note = "informative; " + _notes(hsnap, hbase)
                 rows.append(via_httpx)
-    rows.extend(_apps_in_process(ctx, key, answer, pool))
+    rows.extend(_apps_in_process(ctx, key, answer, pool, bad_pool))
     rows.extend(_checks_in_process(ctx, key, other))
     return rows
 
 
-def _apps_in_process(ctx: Context, key, answer: dict, pool) -> list[Row]:
+def _same_token_as_pyjwt(issuer) -> None:
+    """The sandbox issues HS512 tokens without PyJWT's per-call key preparation: check they are byte-identical."""
+    import jwt
+
+    for client_key in (CLIENT_KEY, "MCP 00000001", "caf\u00e9", 'a"b\\c'):
+        token, claims = issuer.issue(client_key)
+        expected = jwt.encode(claims, issuer._key, algorithm="HS512", headers={"typ": None})
+        if token != expected:
+            raise RuntimeError(f"the sandbox's token differs from PyJWT's for {client_key!r}: {token!r} != {expected!r}")
+
+
+def _apps_in_process(ctx: Context, key, answer: dict, pool, bad_pool) -> list[Row]:
     """Each app called directly as ASGI (no uvicorn, no socket): what the application itself costs."""
     import asyncio
     import statistics
@@ -222,14 +291,22 @@ def _apps_in_process(ctx: Context, key, answer: dict, pool) -> list[Row]:
     from ._servers import TOKEN_PATH
 
     sandbox = create_app(SandboxConfig(), clients={CLIENT_KEY: key.public_key()})
+    _same_token_as_pyjwt(sandbox.state.provider.issuer)
     sink = open(os.devnull, "w")  # noqa: SIM115 - closed below
-    sandbox.state.provider.journal.subscribe(lambda e: print(e.line(), file=sink, flush=True))  # as the CLI does
+    # One line per request, as the CLI prints it (the CLI hands the row to its console thread first;
+    # here the line is printed at once, so this is the application's cost without that hand-over).
+    sandbox.state.provider.journal.subscribe(lambda e: print(e.line(), file=sink, flush=True))
     bare = create_bare(answer, key.public_key())
-    headers, body = pool[0]
-    raw_headers = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
-    raw_headers += [(b"content-length", str(len(body)).encode()), (b"host", b"127.0.0.1")]
 
-    async def call(app, path: str) -> int:
+    def raw(request: tuple[dict[str, str], bytes]) -> tuple[list[tuple[bytes, bytes]], bytes]:
+        headers, body = request
+        raw_headers = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+        return raw_headers + [(b"content-length", str(len(body)).encode()), (b"host", b"127.0.0.1")], body
+
+    good_request, bad_request = raw(pool[0]), raw(bad_pool[0])
+
+    async def call(app, path: str, request: tuple[list[tuple[bytes, bytes]], bytes]) -> int:
+        raw_headers, body = request
         scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
                  "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
                  "headers": raw_headers, "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 2)}
@@ -248,24 +325,30 @@ def _apps_in_process(ctx: Context, key, answer: dict, pool) -> list[Row]:
         await app(scope, receive, send)
         return status[0]
 
-    sides = {"sandbox": (sandbox, TOKEN_PATH), "floor": (bare, "/floor" + TOKEN_PATH), "bare": (bare, TOKEN_PATH)}
+    sides = {
+        "sandbox": (sandbox, TOKEN_PATH, good_request, 200),
+        "rejection": (sandbox, TOKEN_PATH, bad_request, 401),
+        "floor": (bare, "/floor" + TOKEN_PATH, good_request, 200),
+        "bare": (bare, TOKEN_PATH, good_request, 200),
+    }
     n, rounds = ctx.size(400, 50), ctx.size(5, 1)
     per_round: dict[str, list[float]] = {name: [] for name in sides}
 
     async def measure() -> None:
         clock = time.perf_counter_ns
         order = list(sides)
-        for name in order:  # warm up, and check each answers 200
-            app, path = sides[name]
-            if await call(app, path) != 200:
-                raise RuntimeError(f"the {name} app did not answer 200 in-process")
+        for name in order:  # warm up, and check each gives the expected answer
+            app, path, request, status = sides[name]
+            if await call(app, path, request) != status:
+                raise RuntimeError(f"the {name} app did not answer {status} in-process")
+        k = len(order)
         for r in range(rounds):
             samples: dict[str, list[int]] = {name: [] for name in sides}
             for i in range(n):
-                for name in order[(i + r) % 3:] + order[: (i + r) % 3]:  # rotate who goes first
-                    app, path = sides[name]
+                for name in order[(i + r) % k:] + order[: (i + r) % k]:  # rotate who goes first
+                    app, path, request, _ = sides[name]
                     t0 = clock()
-                    await call(app, path)
+                    await call(app, path, request)
                     samples[name].append(clock() - t0)
             for name in sides:
                 per_round[name].append(statistics.median(samples[name]) / 1e9)
@@ -281,6 +364,8 @@ def _apps_in_process(ctx: Context, key, answer: dict, pool) -> list[Row]:
                    per_round["sandbox"], per_round["bare"], a_label="snapbook sandbox app", b_label="bare app"),
         paired_row(AREA, "application alone, in-process: floor (verify + JWT) vs bare",
                    per_round["floor"], per_round["bare"], a_label="verify + JWT only", b_label="bare app"),
+        paired_row(AREA, "application alone, in-process: sandbox rejection (bad signature, 4017300) vs success",
+                   per_round["rejection"], per_round["sandbox"], a_label="rejection", b_label="success"),
     ]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .errors import *  # noqa: F403
+from .errors import *  # noqa: F403 - the error hierarchy is part of the public API
 from .errors import __all__ as _errors_all
 from .keys import (
     describe_key,

@@ -83,8 +83,8 @@ __all__ = [
 #: 5 s to connect, 10 s for each read or write: a healthy token endpoint answers in well under a second.
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 
-PrivateKeyLike = Union[rsa.RSAPrivateKey, str, bytes, os.PathLike]  # noqa: UP007 - a runtime alias on 3.10
-EndpointLike = Union[Endpoint, str]  # noqa: UP007
+PrivateKeyLike = Union[rsa.RSAPrivateKey, str, bytes, os.PathLike]
+EndpointLike = Union[Endpoint, str]
 
 _MANDATORY = ("accessToken", "tokenType", "expiresIn")
 _KNOWN_FIELDS = frozenset(
@@ -1216,7 +1216,7 @@ class TokenClient(_BaseTokenClient):
             self._http.close()
             self._http = None
 
-    def __enter__(self) -> TokenClient:  # noqa: PYI034 - typing.Self needs Python 3.11
+    def __enter__(self) -> TokenClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -1327,7 +1327,7 @@ class AsyncTokenClient(_BaseTokenClient):
             await self._http.aclose()
             self._http = None
 
-    async def __aenter__(self) -> AsyncTokenClient:  # noqa: PYI034
+    async def __aenter__(self) -> AsyncTokenClient:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -65,7 +65,7 @@ def _parts(request: Any) -> tuple[str, str, list[tuple[str, str]], bytes]:
         else:
             try:
                 body = request.content
-            except Exception:  # noqa: BLE001 - httpx.RequestNotRead (httpx is not imported here): read it
+            except Exception:
                 body = request.read()
     else:
         raise TypeError(

@@ -256,7 +256,7 @@ def _show(text: str) -> str:
 # --- entry points -----------------------------------------------------------------------
 
 PublicKeyLike = Union[rsa.RSAPublicKey, rsa.RSAPrivateKey, str, bytes, "os.PathLike[str]"]
-BodyLike = Union[bytes, str, Mapping[str, Any], None]  # noqa: UP007 - a runtime alias, Python 3.10
+BodyLike = Union[bytes, str, Mapping[str, Any], None]
 
 
 def diagnose(

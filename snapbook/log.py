@@ -159,7 +159,7 @@ class RequestLog:
             needs_newline = (
                 self.path.exists() and self.path.stat().st_size > 0 and not _ends_with_newline(self.path)
             )
-            self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - open for the log's lifetime
+            self._file = open(self.path, "a", encoding="utf-8")
             if needs_newline:  # a previous writer died mid-line: never glue a new row onto it
                 self._file.write("\n")
                 self._file.flush()
@@ -190,7 +190,7 @@ class RequestLog:
                 self._file.close()
                 self._file = None
 
-    def __enter__(self) -> RequestLog:  # noqa: PYI034 - typing.Self needs Python 3.11
+    def __enter__(self) -> RequestLog:
         return self
 
     def __exit__(self, *exc: object) -> None:

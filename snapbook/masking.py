@@ -7,7 +7,7 @@ characters on each side reveal under 10% of them.
 
 from __future__ import annotations
 
-__all__ = ["mask", "mask_headers", "SECRET_HEADERS"]
+__all__ = ["SECRET_HEADERS", "mask", "mask_headers"]
 
 #: Request and response headers whose values are secrets.
 SECRET_HEADERS = frozenset({"x-signature", "authorization"})

@@ -139,7 +139,7 @@ class _Form(W.VBox):
     def _guard(self, action: Callable[[], Any]) -> Any:
         try:
             return action()
-        except Exception as exc:  # noqa: BLE001 - every failure is shown in the form, none escapes as a traceback
+        except Exception as exc:
             self._show(notice_for(exc))
             return None
 
@@ -630,14 +630,14 @@ class TokenForm(_Form):
     def _guard_quiet(self, action: Callable[[], Any]) -> None:
         try:
             action()
-        except Exception:  # noqa: BLE001, S110 - a listener's failure must not hide the token result
+        except Exception:
             pass
 
     def _guard(self, action: Callable[[], Any]) -> Any:
         self.error = None
         try:
             return action()
-        except Exception as exc:  # noqa: BLE001 - shown in the form (notice_for), never a traceback
+        except Exception as exc:
             self.error = exc
             self.token = None
             self._show(*self._failure(exc))

@@ -792,3 +792,17 @@ def test_endpoint_names_the_sandbox_environment(sb):
         endpoint = sb.endpoint(product)
         assert endpoint.environment == "sandbox" and endpoint.product == product
         assert endpoint.url == sb.token_url(product)
+
+
+@pytest.mark.parametrize("client_key", ["MCP00000001", "a", "ключ-клиента", "x" * 64])
+def test_issued_tokens_are_exactly_what_pyjwt_makes(client_key):
+    """The issuer prepares its HS512 key once for speed; its tokens must stay byte-identical to PyJWT's."""
+    import jwt
+
+    from snapbook.sandbox.tokens import TokenIssuer
+
+    secret = "s" * 64
+    issuer = TokenIssuer(secret, 900, frozen)
+    token, claims = issuer.issue(client_key)
+    assert token == jwt.encode(claims, secret, algorithm="HS512", headers={"typ": None})
+    assert jwt.decode(token, secret, algorithms=["HS512"], options={"verify_exp": False})["sub"] == client_key

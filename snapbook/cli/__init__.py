@@ -11,11 +11,11 @@ import argparse
 import importlib
 import os
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from ..errors import SnapbookError
 
-__all__ = ["main", "build_parser"]
+__all__ = ["build_parser", "main"]
 
 # One module per group of commands; each has ``register(subparsers)``.
 _COMMAND_MODULES = ["keys", "signing", "token", "doctor", "sandbox"]

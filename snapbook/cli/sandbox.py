@@ -150,16 +150,31 @@ def sandbox_cmd(args) -> int:
 
     def printer() -> None:
         spent, last = 0.0, time.monotonic()
-        while (entry := lines.get()) is not None:
-            now = time.monotonic()
-            spent, last = max(0.0, spent - (now - last) * _DOCTOR_SHARE), now
-            if entry.doctor is not None:
-                if spent < _DOCTOR_BURST:
-                    entry = entry.resolved()
-                    spent += time.monotonic() - now
-                else:
-                    entry = replace(entry, doctor=None, notes=(*entry.notes, "doctor: skipped while busy"))
-            print(entry.line(), flush=True)
+        done = False
+        while not done:
+            batch = [lines.get()]
+            while True:
+                try:
+                    batch.append(lines.get_nowait())
+                except queue.Empty:
+                    break
+            out = []
+            for entry in batch:
+                if entry is None:
+                    done = True
+                    break
+                now = time.monotonic()
+                spent, last = max(0.0, spent - (now - last) * _DOCTOR_SHARE), now
+                if entry.doctor is not None:
+                    if spent < _DOCTOR_BURST:
+                        entry = entry.resolved()
+                        spent += time.monotonic() - now
+                    else:
+                        entry = replace(entry, doctor=None, notes=(*entry.notes, "doctor: skipped while busy"))
+                out.append(entry.line())
+            if out:
+                print("\n".join(out), flush=True)
+                time.sleep(0.02)  # let lines gather: one wake-up and one write per batch, not per request
 
     printing = threading.Thread(target=printer, name="snapbook-sandbox-console", daemon=True)
     printing.start()

@@ -24,11 +24,13 @@ drives.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import threading
 import time
 from collections.abc import Mapping
+from datetime import datetime, timezone
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -44,7 +46,7 @@ from ..errors import ClientKeyError, KeyKindError
 from ..keys import load_public_key, read_public_key
 from ..masking import mask
 from ..signing import make_timestamp
-from .checks import Verdict, check_token_request, reject, too_large, with_reason
+from .checks import Verdict, _check_table, reject, too_large, with_reason
 from .config import SandboxConfig
 from .faults import FaultDecision, FaultInjector, Faults
 from .journal import Journal, JournalEntry
@@ -114,8 +116,22 @@ def _check_client_key(client_key: str) -> str:
 
 def _header_safe(value: str, limit: int = 256) -> str:
     """A header value that can be sent back: printable Latin-1, trimmed."""
-    cleaned = "".join(c if (0x20 <= ord(c) <= 0x7E or 0xA0 <= ord(c) <= 0xFF) else "?" for c in value[:limit])
+    value = value[:limit]
+    if value.isascii() and value.isprintable():  # every character is 0x20-0x7E: nothing to replace
+        return value.strip()
+    cleaned = "".join(c if (0x20 <= ord(c) <= 0x7E or 0xA0 <= ord(c) <= 0xFF) else "?" for c in value)
     return cleaned.strip()
+
+
+# JSONResponse's own encoding (compact, UTF-8, no NaN), built once instead of once per answer.
+_JSON_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":"))
+
+
+class _JSONAnswer(JSONResponse):
+    """A :class:`JSONResponse` (same body bytes, same headers) whose encoder is made once, not per answer."""
+
+    def render(self, content: Any) -> bytes:
+        return _JSON_ENCODER.encode(content).encode("utf-8")
 
 
 class Provider:
@@ -200,20 +216,28 @@ class Provider:
         body: dict[str, Any],
         client_key: str,
         headers: Mapping[str, str] | None = None,
+        *,
+        now: datetime | None = None,
     ) -> JSONResponse:
-        """A JSON answer with the two SNAP response headers."""
+        """A JSON answer with the two SNAP response headers (X-TIMESTAMP from ``now``, else the clock)."""
         all_headers = {
-            "X-TIMESTAMP": make_timestamp(self.config.now),
+            "X-TIMESTAMP": make_timestamp(self.config.now if now is None else now),
             "X-CLIENT-KEY": _header_safe(client_key),
         }
-        all_headers.update(headers or {})
-        return JSONResponse(body, status_code=status, headers=all_headers)
+        if headers:
+            all_headers.update(headers)
+        return _JSONAnswer(body, status_code=status, headers=all_headers)
 
     def error(
-        self, verdict: Verdict, client_key: str, headers: Mapping[str, str] | None = None
+        self,
+        verdict: Verdict,
+        client_key: str,
+        headers: Mapping[str, str] | None = None,
+        *,
+        now: datetime | None = None,
     ) -> JSONResponse:
         body = {"responseCode": verdict.response_code, "responseMessage": verdict.response_message}
-        return self.answer(verdict.http_status, body, client_key, headers)
+        return self.answer(verdict.http_status, body, client_key, headers, now=now)
 
     def record(self, request_info: dict[str, Any], started: float, **fields: Any) -> None:
         self.journal.append(
@@ -232,9 +256,7 @@ def _request_info(scope: Scope, provider: Provider, product: str) -> tuple[dict[
         headers.setdefault(name, raw_value.decode("latin-1"))
     try:
         now = provider.config.now()
-    except Exception:  # noqa: BLE001 - a broken clock is reported by the checks; the journal still needs a time
-        from datetime import datetime, timezone
-
+    except Exception:
         now = datetime.now(timezone.utc)
     info = {
         "time": now,
@@ -246,22 +268,47 @@ def _request_info(scope: Scope, provider: Provider, product: str) -> tuple[dict[
     return info, headers
 
 
-async def _read_body(request: Request, limit: int) -> tuple[bytes, Verdict | None, bool]:
-    """(body, the rejection when it is over ``limit``, whether the connection must then close)."""
-    declared = request.headers.get("content-length", "")
+def _header_table(scope: Scope) -> dict[str, list[str]]:
+    """The request headers, decoded once: lower-case name -> values in the order received."""
+    table: dict[str, list[str]] = {}
+    for raw_name, raw_value in scope.get("headers", []):
+        name = raw_name.decode("latin-1").lower()
+        values = table.get(name)
+        if values is None:
+            table[name] = [raw_value.decode("latin-1")]
+        else:
+            values.append(raw_value.decode("latin-1"))
+    return table
+
+
+async def _read_body(receive: Receive, limit: int, declared: str) -> tuple[bytes, Verdict | None, bool]:
+    """(body, the rejection when it is over ``limit``, whether the connection must then close).
+
+    ``declared`` is the Content-Length header ("" if none). Reads the ASGI messages the way
+    ``Request.stream()`` does, and raises :class:`ClientDisconnect` as it does.
+    """
     if declared.isdigit() and int(declared) > limit + _DRAIN_BYTES:
         return b"", too_large(int(declared), limit, declared=True), True
-    body = bytearray()
+    chunks: list[bytes] = []
     total = 0
-    async for chunk in request.stream():
-        total += len(chunk)
-        if total <= limit:
-            body += chunk
-        if total > limit + _DRAIN_BYTES:
-            return b"", too_large(total, limit), True
+    while True:
+        message = await receive()
+        kind = message["type"]
+        if kind == "http.request":
+            chunk = message.get("body", b"")
+            if chunk:
+                total += len(chunk)
+                if total <= limit:
+                    chunks.append(chunk)
+                if total > limit + _DRAIN_BYTES:
+                    return b"", too_large(total, limit), True
+            if not message.get("more_body", False):
+                break
+        elif kind == "http.disconnect":
+            raise ClientDisconnect()
     if total > limit:
         return b"", too_large(total, limit), False
-    return bytes(body), None, False
+    return b"".join(chunks), None, False
 
 
 class _TokenRoute:
@@ -273,14 +320,30 @@ class _TokenRoute:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         provider = self.provider
+        config = provider.config
         started = time.perf_counter()
-        info, headers = _request_info(scope, provider, self.product)
-        client_key_header = headers.get("x-client-key", "")
-        signature = mask(headers.get("x-signature", "").strip())
-        request = Request(scope, receive)
+        # The headers are decoded once, and the clock read once: the journal's time, the checks'
+        # "now", the token's iat and the answer's X-TIMESTAMP are the same instant.
+        table = _header_table(scope)
+        try:
+            now: datetime | None = config.now()
+            arrived: datetime = now  # type: ignore[assignment]
+        except Exception:
+            now, arrived = None, datetime.now(timezone.utc)
+        client_key_header = _first(table, "x-client-key")
+        info = {
+            "time": arrived,
+            "method": str(scope.get("method", "")),
+            "path": str(scope.get("path", ""))[:200],
+            "product": self.product,
+            "client_key": client_key_header.strip()[:128],
+        }
+        signature = mask(_first(table, "x-signature").strip())
         try:
             try:
-                body, oversize, must_close = await _read_body(request, provider.config.max_body_bytes)
+                body, oversize, must_close = await _read_body(
+                    receive, config.max_body_bytes, _first(table, "content-length")
+                )
             except ClientDisconnect:
                 provider.record(
                     info,
@@ -297,24 +360,24 @@ class _TokenRoute:
             if decision.kind is not None:
                 await self._fault(scope, receive, send, decision, info, started, client_key_header, signature)
                 return
+            if now is None:  # a broken clock: it raises here, inside the error handling, as it always did
+                now = config.now()
             if oversize is not None:
                 verdict = oversize
             else:
-                verdict = check_token_request(
-                    _all_headers(scope),
+                verdict = _check_table(
+                    table,
                     body,
-                    clients=provider.clients,
-                    now=provider.config.now(),
-                    freshness_seconds=provider.config.freshness_seconds,
-                    strict=provider.config.strict,
-                    max_body_bytes=provider.config.max_body_bytes,
+                    clients=provider._clients,  # replaced, never mutated: a consistent snapshot
+                    now=now,
+                    freshness_seconds=config.freshness_seconds,
+                    strict=config.strict,
                 )
-            extra_headers = {"Connection": "close"} if must_close else None
             token = jti = ""
             if verdict.accepted:
-                token, claims = provider.issuer.issue(verdict.client_key)
+                token, claims = provider.issuer.issue(verdict.client_key, now=now)
                 jti = claims["jti"]
-                lifetime = provider.config.token_lifetime
+                lifetime = config.token_lifetime
                 response: Response = provider.answer(
                     200,
                     {
@@ -322,18 +385,20 @@ class _TokenRoute:
                         "responseMessage": verdict.response_message,
                         "accessToken": token,
                         "tokenType": "Bearer",
-                        "expiresIn": lifetime if provider.config.expires_in_as_number else str(lifetime),
+                        "expiresIn": lifetime if config.expires_in_as_number else str(lifetime),
                     },
                     verdict.client_key,
+                    now=now,
                 )
             else:
-                response = provider.error(verdict, client_key_header, extra_headers)
-            notes = list(verdict.notes)
+                extra_headers = _CLOSE if must_close else None
+                response = provider.error(verdict, client_key_header, extra_headers, now=now)
+            notes = verdict.notes
             if decision.delay:
                 slept = await provider.pause(decision.delay)
-                notes.append(_delay_note(decision, slept))
-                if decision.slow and await request.is_disconnected():
-                    notes.append("the client had gone before the answer was ready (slow-answer fault)")
+                notes = (*notes, _delay_note(decision, slept))
+                if decision.slow and await Request(scope, receive).is_disconnected():
+                    notes = (*notes, "the client had gone before the answer was ready (slow-answer fault)")
             # Journal first, so a client that reads the journal after its answer finds its row.
             provider.record(
                 info,
@@ -342,14 +407,14 @@ class _TokenRoute:
                 http_status=verdict.http_status,
                 response_code=verdict.response_code,
                 response_message=verdict.response_message,
-                notes=tuple(notes),
+                notes=notes,
                 signature=signature,
                 token=mask(token) if token else "",
                 jti=jti,
                 doctor=verdict.doctor,
             )
             await response(scope, receive, send)
-        except Exception as exc:  # noqa: BLE001 - a sandbox bug: still a SNAP answer, logged and journaled
+        except Exception as exc:
             await _internal_error(provider, scope, receive, send, info, started, client_key_header, exc)
 
     async def _fault(
@@ -398,8 +463,13 @@ class _TokenRoute:
         await response(scope, receive, send)
 
 
-def _all_headers(scope: Scope) -> list[tuple[str, str]]:
-    return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope.get("headers", [])]
+def _first(table: Mapping[str, list[str]], name: str) -> str:
+    """The first value of header ``name`` (lower case), or ""."""
+    values = table.get(name)
+    return values[0] if values else ""
+
+
+_CLOSE = {"Connection": "close"}
 
 
 def _delay_note(decision: FaultDecision, slept: float) -> str:

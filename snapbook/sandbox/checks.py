@@ -56,7 +56,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -66,9 +66,9 @@ from ..errors import SnapbookError, TimestampError
 from ..signing import parse_timestamp, string_to_sign, verify
 
 __all__ = [
-    "DoctorNote",
     "MANDATORY_HEADERS",
     "MAX_MESSAGE",
+    "DoctorNote",
     "Verdict",
     "check_token_request",
     "reject",
@@ -78,6 +78,8 @@ __all__ = [
 
 #: The four mandatory request headers, in the order they are checked.
 MANDATORY_HEADERS = ("Content-Type", "X-TIMESTAMP", "X-CLIENT-KEY", "X-SIGNATURE")
+
+_MANDATORY_LOWER = tuple((name, name.lower()) for name in MANDATORY_HEADERS)
 
 #: SNAP's maximum length of responseMessage.
 MAX_MESSAGE = 150
@@ -107,6 +109,10 @@ def with_reason(base: str, reason: str | None) -> str:
         if len(text) <= MAX_MESSAGE:
             return text
     return base[:MAX_MESSAGE]
+
+
+#: The responseMessage of a signature that does not verify (the doctor's reason goes to the journal).
+_SIGNATURE_MESSAGE = with_reason("Unauthorized. [Signature]", GENERIC_SIGNATURE_REASON)[:MAX_MESSAGE]
 
 
 #: Notes quote what the client sent; a header can be 64 KiB, a note stays readable.
@@ -143,6 +149,7 @@ def _short(value: Any, limit: int = 48) -> str:
 
 
 def _header_table(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    """Lower-case name -> values in the order received (a name may be sent more than once)."""
     items = headers.items() if hasattr(headers, "items") else headers  # type: ignore[union-attr]
     table: dict[str, list[str]] = {}
     for name, value in items:  # type: ignore[misc]
@@ -197,7 +204,7 @@ def _diagnose_signature(
 
     try:
         summary = diagnose(public_key, client_key, timestamp, signature).summary
-    except Exception:  # noqa: BLE001 - the doctor must never turn a 401 into a 500
+    except Exception:
         return None
     return summary if isinstance(summary, str) and summary.strip() else None
 
@@ -218,17 +225,39 @@ def check_token_request(
     body bytes, ``clients`` the registered public keys by client key. Never raises for any
     input: every problem becomes a rejecting :class:`Verdict`.
     """
-    notes: list[str] = []
-
     # 3. size
     if max_body_bytes is not None and len(body) > max_body_bytes:
         return too_large(len(body), max_body_bytes)
+    return _check_table(
+        _header_table(headers),
+        body,
+        clients=clients,
+        now=now,
+        freshness_seconds=freshness_seconds,
+        strict=strict,
+    )
+
+
+def _check_table(
+    table: Mapping[str, list[str]],
+    body: bytes,
+    *,
+    clients: Mapping[str, rsa.RSAPublicKey],
+    now: datetime,
+    freshness_seconds: float | None = 300,
+    strict: bool = False,
+) -> Verdict:
+    """Steps 4-13 of :func:`check_token_request`, on headers already read into a table.
+
+    ``table`` maps each lower-case header name to its values in the order received (as
+    :func:`_header_table` makes it); the sandbox builds it once per request and reuses it.
+    """
+    notes: list[str] = []
 
     # 4. mandatory headers
-    table = _header_table(headers)
     values: dict[str, str] = {}
-    for name in MANDATORY_HEADERS:
-        found = table.get(name.lower(), [])
+    for name, lower in _MANDATORY_LOWER:
+        found = table.get(lower, [])
         if len(found) > 1:
             notes.append(f"header {name} was sent {len(found)} times; the first is used")
         value = found[0].strip() if found else ""
@@ -284,7 +313,12 @@ def check_token_request(
 
     # 9. signature
     try:
-        valid = verify(public_key, string_to_sign(client_key, timestamp), signature)
+        # string_to_sign refuses control characters; printable ASCII (the usual client key) has none.
+        if client_key.isascii() and client_key.isprintable():
+            message = f"{client_key}|{timestamp}"
+        else:
+            message = string_to_sign(client_key, timestamp)
+        valid = verify(public_key, message, signature)
     except SnapbookError as exc:  # not base64, or a client key that cannot be signed over
         reason = exc.message.rstrip(".")
         return reject(
@@ -293,16 +327,19 @@ def check_token_request(
             with_reason("Unauthorized. [Signature]", reason),
             [*notes, f"X-SIGNATURE rejected: {reason}"],
         )
-    except Exception:  # noqa: BLE001 - hostile input must never reach a 5xx
+    except Exception:
         valid = False
     if not valid:
-        verdict = reject(
+        # reject(401, "00", ...) with the doctor's deferred note attached, built in one go.
+        notes.append(f"X-SIGNATURE does not verify over {_short(client_key + '|' + timestamp, 80)}")
+        return Verdict(
+            False,
             401,
-            "00",
-            with_reason("Unauthorized. [Signature]", GENERIC_SIGNATURE_REASON),
-            [*notes, f"X-SIGNATURE does not verify over {_short(client_key + '|' + timestamp, 80)}"],
+            "4017300",
+            _SIGNATURE_MESSAGE,
+            tuple(_clip(n) for n in notes),
+            doctor=DoctorNote(public_key, client_key, timestamp, signature),
         )
-        return replace(verdict, doctor=DoctorNote(public_key, client_key, timestamp, signature))
 
     # 10. body
     if not body.strip():

@@ -125,11 +125,16 @@ class FaultInjector:
         self.faults = faults or Faults()
         self._rng = random.Random(self.faults.seed)
         self._lock = threading.Lock()
+        # (faults, faults.active), worked out again only if ``faults`` is replaced (it is frozen).
+        self._active_for: tuple[Faults | None, bool] = (None, False)
 
     def decide(self) -> FaultDecision:
         f = self.faults
-        if not f.active:
-            return FaultDecision()
+        checked = self._active_for
+        if checked[0] is not f:
+            checked = self._active_for = (f, f.active)
+        if not checked[1]:
+            return _NO_FAULT
         with self._lock:
             # Always draw both numbers, so changing one rate does not shift the other draws.
             jitter_draw = self._rng.random()
@@ -143,3 +148,7 @@ class FaultInjector:
                 kind = candidate
                 break
         return FaultDecision(delay=delay, kind=kind, slow=f.slow_seconds > 0)
+
+
+#: The decision when no fault is configured (frozen, so one instance serves every request).
+_NO_FAULT = FaultDecision()

@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Callable, Literal
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas
@@ -80,12 +80,13 @@ class Journal:
     def __init__(self, maxlen: int | None = 100_000) -> None:
         self._rows: deque[JournalEntry] = deque(maxlen=maxlen)
         self._lock = threading.Lock()
-        self._listeners: list[Callable[[JournalEntry], None]] = []
+        # Replaced (copy on write), never mutated: append reads it without copying.
+        self._listeners: tuple[Callable[[JournalEntry], None], ...] = ()
 
     def append(self, entry: JournalEntry) -> None:
         with self._lock:
             self._rows.append(entry)
-            listeners = list(self._listeners)
+            listeners = self._listeners
         for listener in listeners:
             try:
                 listener(entry)
@@ -95,12 +96,14 @@ class Journal:
     def subscribe(self, listener: Callable[[JournalEntry], None]) -> Callable[[], None]:
         """Call ``listener(entry)`` for each new entry (from the server thread); returns an unsubscribe function."""
         with self._lock:
-            self._listeners.append(listener)
+            self._listeners = (*self._listeners, listener)
 
         def unsubscribe() -> None:
             with self._lock:
                 if listener in self._listeners:
-                    self._listeners.remove(listener)
+                    listeners = list(self._listeners)
+                    listeners.remove(listener)
+                    self._listeners = tuple(listeners)
 
         return unsubscribe
 

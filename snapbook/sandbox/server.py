@@ -231,7 +231,7 @@ class Sandbox:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def __enter__(self) -> Sandbox:  # noqa: PYI034 - typing.Self needs Python 3.11
+    def __enter__(self) -> Sandbox:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
