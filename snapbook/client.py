@@ -40,7 +40,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
-from pathlib import Path
 from typing import Any, Union
 
 import httpx
@@ -49,7 +48,6 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from .codes import TOKEN_SERVICE, describe_status, parse_code
 from .endpoints import Endpoint, resolve
 from .errors import (
-    ClientKeyError,
     ConfigError,
     ConnectionFailedError,
     DNSError,
@@ -60,10 +58,10 @@ from .errors import (
     TLSError,
     TransportError,
 )
-from .keys import load_private_key, read_private_key
+from .keys import private_key_from
 from .log import INVALID_RESPONSE, REFUSED, SUCCESS, TRANSPORT_ERROR, LogRecord, RequestLog
 from .masking import mask, mask_headers
-from .signing import Clock, make_timestamp, parse_timestamp, signed_headers, string_to_sign, system_clock
+from .signing import Clock, check_client_key, make_timestamp, parse_timestamp, signed_headers, system_clock
 
 __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
@@ -104,9 +102,9 @@ def _clip(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _header_value(value: str, what: str, error: type[ConfigError | ClientKeyError]) -> str:
+def _header_value(value: str, what: str) -> str:
     if not value.isascii() or not value.isprintable():
-        raise error(
+        raise ConfigError(
             f"The {what} contains a character that cannot travel in an HTTP header (non-ASCII or control).",
             hint=f"Use the {what} exactly as the provider issued it: printable ASCII, no spaces around it.",
         )
@@ -156,11 +154,11 @@ def build_token_request(
     header (the domain registered with the provider).
     """
     url = resolve(endpoint).url
+    check_client_key(client_key)  # before the RSA operation, not after
     ts = timestamp if timestamp is not None else make_timestamp(clock)
     headers = signed_headers(private_key, client_key, ts)
-    _header_value(client_key, "client key (X-CLIENT-KEY)", ClientKeyError)
     if origin:
-        headers["ORIGIN"] = _header_value(origin, "ORIGIN", ConfigError)
+        headers["ORIGIN"] = _header_value(origin, "ORIGIN")
     body = json.dumps(
         {"grantType": "client_credentials", "additionalInfo": dict(additional_info or {})},
         separators=(",", ":"),
@@ -953,21 +951,6 @@ def _add_chunk(chunks: list[bytes], chunk: bytes, total: int, limit: int, deadli
     return total
 
 
-def _load_key(private_key: PrivateKeyLike, passphrase: str | bytes | None) -> rsa.RSAPrivateKey:
-    if isinstance(private_key, rsa.RSAPrivateKey):
-        return private_key
-    if isinstance(private_key, os.PathLike):
-        return read_private_key(private_key, passphrase)
-    if (
-        isinstance(private_key, str)
-        and "-----" not in private_key
-        and len(private_key) < 1024
-        and Path(private_key).is_file()
-    ):
-        return read_private_key(private_key, passphrase)
-    return load_private_key(private_key, passphrase)
-
-
 def _timeout(value: httpx.Timeout | float | None) -> httpx.Timeout:
     timeout = value if isinstance(value, httpx.Timeout) else None
     if timeout is None:
@@ -1047,7 +1030,7 @@ class _BaseTokenClient:
         self._core = _Core(
             self.endpoint,
             client_key,
-            _load_key(private_key, passphrase),
+            private_key_from(private_key, passphrase),
             clock=self._clock,
             origin=origin,
             retry=self.retry,
@@ -1057,9 +1040,9 @@ class _BaseTokenClient:
             additional_info=additional_info,
         )
         # A client key or ORIGIN that cannot travel in a header fails now, not on first use.
-        _header_value(string_to_sign(client_key, "")[:-1], "client key (X-CLIENT-KEY)", ClientKeyError)
+        check_client_key(client_key)
         if origin:
-            _header_value(origin, "ORIGIN", ConfigError)
+            _header_value(origin, "ORIGIN")
 
     def _client_options(self) -> dict[str, Any]:
         from . import __version__

@@ -30,8 +30,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from .errors import KeyFormatError, SignatureFormatError, TimestampError
-from .keys import fingerprint, load_any_key, read_public_key
+from .errors import SignatureFormatError, TimestampError
+from .keys import MIN_BITS_TO_INSPECT, fingerprint, public_key_from
 from .masking import mask
 from .signing import JAKARTA, decode_signature, parse_timestamp
 
@@ -364,19 +364,7 @@ class _Context:
 
 
 def _public_key(key: PublicKeyLike) -> rsa.RSAPublicKey:
-    if isinstance(key, rsa.RSAPublicKey):
-        return key
-    if isinstance(key, rsa.RSAPrivateKey):
-        return key.public_key()
-    if isinstance(key, os.PathLike):
-        return read_public_key(key, min_bits=1024)
-    if isinstance(key, (str, bytes, bytearray, memoryview)):
-        loaded = load_any_key(key, min_bits=1024)
-        return loaded.public_key() if isinstance(loaded, rsa.RSAPrivateKey) else loaded
-    raise KeyFormatError(
-        f"Expected an RSA public key, PEM text or a key file path, not {type(key).__name__}.",
-        hint="Pass snapbook.read_public_key('public.pem') or the PEM text.",
-    )
+    return public_key_from(key, min_bits=MIN_BITS_TO_INSPECT)
 
 
 def _base(ctx: _Context, signature_masked: str, nbytes: int | None) -> dict[str, Any]:

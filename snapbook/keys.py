@@ -32,6 +32,7 @@ from .errors import (
 
 __all__ = [
     "MIN_BITS",
+    "MIN_BITS_TO_INSPECT",
     "KeyInfo",
     "describe_key",
     "fingerprint",
@@ -41,7 +42,10 @@ __all__ = [
     "load_private_key",
     "load_public_key",
     "private_key_bytes",
+    "private_key_from",
     "public_key_bytes",
+    "public_key_from",
+    "read_key_file",
     "read_private_key",
     "read_public_key",
     "save_private_key",
@@ -50,6 +54,9 @@ __all__ = [
 
 #: SNAP and Ifortepay require RSA keys of at least 2048 bits.
 MIN_BITS = 2048
+#: Tools that only inspect a key someone else holds (the doctor) accept down to this size and
+#: report the weakness instead of refusing to look.
+MIN_BITS_TO_INSPECT = 1024
 
 KeyData = Union[str, bytes, bytearray, memoryview]
 Passphrase = Union[str, bytes, None]
@@ -131,12 +138,53 @@ def read_private_key(
     path: str | os.PathLike[str], passphrase: Passphrase = None, *, min_bits: int = MIN_BITS
 ) -> rsa.RSAPrivateKey:
     """:func:`load_private_key` from a file."""
-    return load_private_key(_read(path), passphrase, min_bits=min_bits)
+    return load_private_key(read_key_file(path), passphrase, min_bits=min_bits)
 
 
 def read_public_key(path: str | os.PathLike[str], *, min_bits: int = MIN_BITS) -> rsa.RSAPublicKey:
     """:func:`load_public_key` from a file."""
-    return load_public_key(_read(path), min_bits=min_bits)
+    return load_public_key(read_key_file(path), min_bits=min_bits)
+
+
+KeySource = Union[rsa.RSAPrivateKey, rsa.RSAPublicKey, KeyData, "os.PathLike[str]"]
+
+
+def _is_path(source: object) -> bool:
+    """A str names a file unless it holds key text: every RSA-2048 key is over 200 characters."""
+    if isinstance(source, os.PathLike):
+        return True
+    return isinstance(source, str) and "-----" not in source and len(source.strip()) < 200
+
+
+def private_key_from(
+    source: KeySource, passphrase: Passphrase = None, *, min_bits: int = MIN_BITS
+) -> rsa.RSAPrivateKey:
+    """The private key in ``source``: a key object, a file path, or PEM/DER/base64 key data.
+
+    The one place that turns "whatever the caller holds" into a key, for the client, the forms
+    and the CLI; a path that does not exist says "Key file not found".
+    """
+    if isinstance(source, rsa.RSAPrivateKey):
+        return _check_rsa(source, "private", min_bits)  # type: ignore[return-value]
+    if isinstance(source, rsa.RSAPublicKey):
+        raise KeyKindError(
+            "Expected a private key but found a public key.",
+            hint="Signing needs the private key (BEGIN PRIVATE KEY); the public key is the one you send to Ifortepay.",
+        )
+    if _is_path(source):
+        return read_private_key(source, passphrase, min_bits=min_bits)  # type: ignore[arg-type]
+    return load_private_key(source, passphrase, min_bits=min_bits)  # type: ignore[arg-type]
+
+
+def public_key_from(source: KeySource, *, min_bits: int = MIN_BITS) -> rsa.RSAPublicKey:
+    """The public key in ``source`` (a key object, a file path, or key data); the public half of a private key."""
+    if isinstance(source, rsa.RSAPrivateKey):
+        source = source.public_key()
+    if isinstance(source, rsa.RSAPublicKey):
+        return _check_rsa(source, "public", min_bits)  # type: ignore[return-value]
+    data = read_key_file(source) if _is_path(source) else source  # type: ignore[arg-type]
+    key = load_any_key(data, min_bits=min_bits)  # type: ignore[arg-type]
+    return key.public_key() if isinstance(key, rsa.RSAPrivateKey) else key
 
 
 _KIND_NAMES = {
@@ -146,8 +194,9 @@ _KIND_NAMES = {
 }
 
 
-def _read(path: str | os.PathLike[str]) -> bytes:
-    p = Path(path)
+def read_key_file(path: str | os.PathLike[str]) -> bytes:
+    """The bytes of a key file, or a :class:`KeyFormatError` saying why it cannot be read."""
+    p = Path(path).expanduser()
     try:
         return p.read_bytes()
     except FileNotFoundError:

@@ -16,7 +16,6 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone, tzinfo
-from typing import Union
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -30,6 +29,7 @@ __all__ = [
     "Clock",
     "ParsedTimestamp",
     "SignatureSteps",
+    "check_client_key",
     "decode_signature",
     "explain_signature",
     "make_timestamp",
@@ -212,23 +212,39 @@ def _diagnose_timestamp(text: str) -> str:
 # --- string to sign and the signature ---------------------------------------------------
 
 
-def _check_client_key(client_key: str) -> str:
-    if not isinstance(client_key, str) or not client_key:
+def check_client_key(client_key: str) -> str:
+    """``client_key`` if it can be an X-CLIENT-KEY, else :class:`ClientKeyError` saying why.
+
+    The one rule for the signer, the client and the sandbox: non-empty printable ASCII with no
+    surrounding whitespace. A server strips spaces around a header value, so a key signed with
+    them could never verify there.
+    """
+    if not isinstance(client_key, str) or not client_key.strip():
         raise ClientKeyError(
             "The client key (X-CLIENT-KEY) is empty.",
             hint="Use the client_id Ifortepay gave you at registration, e.g. MCP00000001.",
         )
+    if client_key.isascii() and client_key.isprintable():  # the usual case, at C speed
+        if client_key != client_key.strip():
+            raise ClientKeyError(
+                f"The client key {client_key!r} has spaces around it, which servers strip from header values.",
+                hint="Strip the value you read from the file or environment variable.",
+            )
+        return client_key
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in client_key):
         raise ClientKeyError(
             "The client key contains a control character (a newline?), which cannot travel in an HTTP header.",
             hint="Strip the value you read from the file or environment variable.",
         )
-    return client_key
+    raise ClientKeyError(
+        "The client key contains a non-ASCII character, which cannot travel in an HTTP header.",
+        hint="Use the client_id exactly as the provider issued it (printable ASCII, e.g. MCP00000001).",
+    )
 
 
 def string_to_sign(client_key: str, timestamp: str) -> str:
     """``client_key + "|" + timestamp``: the exact text SNAP's token signature covers."""
-    return f"{_check_client_key(client_key)}|{timestamp}"
+    return f"{check_client_key(client_key)}|{timestamp}"
 
 
 def _as_bytes(message: str | bytes) -> bytes:

@@ -261,11 +261,7 @@ class KeyForm(_Form):
         if not path:
             self._show(Notice("warn", "No key file given.", hint="Type the path of your private key file."))
             return
-        data = Path(path).expanduser().read_bytes() if Path(path).expanduser().is_file() else None
-        if data is None:
-            self._show(Notice("error", f"Key file not found: {path}", hint="Check the path (relative to the notebook's folder)."))
-            return
-        self._use(self._load(data, self._passphrase()), f"loaded from {path}")
+        self._use(self._load(_keys.read_key_file(path), self._passphrase()), f"loaded from {path}")
 
     def _on_paste(self) -> None:
         text = self.paste.value
@@ -436,9 +432,8 @@ class DoctorForm(_Form):
         client_key: str = "",
         timestamp: str = "",
         diagnose: Callable[..., Any] = _default_diagnose,
-        load_public_key: Callable[[str], rsa.RSAPublicKey] = _keys.load_public_key,
     ) -> None:
-        self._diagnose, self._load_public_key = diagnose, load_public_key
+        self._diagnose = diagnose
         self._public_key = public_key
         self._key_form = key_form
         self.diagnosis: Any = None
@@ -456,9 +451,9 @@ class DoctorForm(_Form):
         verdict = "none" if self.diagnosis is None else self.diagnosis.cause
         return f"DoctorForm(client_key={self.client_key.value!r}, timestamp={self.timestamp.value!r}, diagnosis={verdict!r})"
 
-    def _public(self) -> rsa.RSAPublicKey | None:
+    def _public(self) -> rsa.RSAPublicKey | str | None:
         if self.public_pem.value.strip():
-            return self._load_public_key(self.public_pem.value)
+            return self.public_pem.value  # the doctor reads it (and accepts keys it must report as weak)
         if self._public_key is not None:
             return self._public_key
         if self._key_form is not None and self._key_form.key is not None:

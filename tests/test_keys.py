@@ -355,3 +355,36 @@ def test_load_any_key(private_key):
 def test_der_bytes_and_base64_agree(private_key):
     der = private_key_bytes(private_key, "der")
     assert load_private_key(base64.b64encode(der)).private_numbers() == private_key.private_numbers()
+
+
+def test_key_from_any_source(tmp_path, private_key):
+    from snapbook.keys import private_key_from, public_key_from
+
+    path = save_private_key(private_key, tmp_path / "private.pem")
+    pub_path = save_public_key(private_key, tmp_path / "public.pem")
+    numbers = private_key.private_numbers()
+    for source in (private_key, path, str(path), private_key_bytes(private_key), private_key_bytes(private_key).decode()):
+        assert private_key_from(source).private_numbers() == numbers
+    public = private_key.public_key().public_numbers()
+    for source in (private_key, private_key.public_key(), pub_path, str(pub_path), path, public_key_bytes(private_key)):
+        assert public_key_from(source).public_numbers() == public
+    with pytest.raises(errors.KeyFormatError, match="not found"):
+        private_key_from(str(tmp_path / "nope.pem"))
+    with pytest.raises(errors.KeyKindError):
+        private_key_from(private_key.public_key())
+    with pytest.raises(errors.WeakKeyError):
+        public_key_from(_small_rsa_pem())
+    assert public_key_from(_small_rsa_pem(), min_bits=1024).key_size == 1024
+
+
+def test_the_doctor_and_the_sandbox_take_a_key_file_path(tmp_path, private_key):
+    from snapbook.doctor import diagnose
+    from snapbook.sandbox import Sandbox
+    from snapbook.signing import sign
+
+    pub_path = str(save_public_key(private_key, tmp_path / "public.pem"))
+    ts = "2020-12-18T10:55:00+07:00"
+    assert diagnose(pub_path, "MCP1", ts, sign(private_key, f"MCP1|{ts}")).ok
+    sandbox = Sandbox()
+    sandbox.register("MCP1", pub_path)
+    assert "MCP1" in sandbox.clients

@@ -806,3 +806,21 @@ def test_issued_tokens_are_exactly_what_pyjwt_makes(client_key):
     token, claims = issuer.issue(client_key)
     assert token == jwt.encode(claims, secret, algorithm="HS512", headers={"typ": None})
     assert jwt.decode(token, secret, algorithms=["HS512"], options={"verify_exp": False})["sub"] == client_key
+
+
+def test_counting_and_showing_the_journal_do_not_run_the_doctor_on_every_row(private_key, public_key, http):
+    """A flood of bad signatures must not make len(), counts() or repr() run thousands of diagnoses."""
+    calls = []
+    with Sandbox(SandboxConfig(clock=frozen), clients={CLIENT: public_key}) as sandbox:
+        for i in range(60):
+            bad = signed(private_key, X_SIGNATURE=sign(private_key, f"{CLIENT}:{TS}"))
+            http.post(sandbox.token_url(), headers=bad.headers, content=bad.content)
+        raw = sandbox.journal.entries(diagnose=False)
+        for entry in raw:
+            original = entry.doctor
+            object.__setattr__(entry, "doctor", lambda original=original: calls.append(1) or original())
+        assert sandbox.journal.counts() == {"rejected": 60} and "60 requests" in repr(sandbox.journal)
+        assert calls == []
+        html = sandbox.journal._repr_html_()
+        assert len(calls) == 50 and "doctor:" in html  # only the rows shown
+        assert not sandbox.journal.to_dataframe(diagnose=False).notes.str.contains("doctor:").any()

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from ..doctor import diagnose
-from ..keys import read_public_key
+from ..keys import MIN_BITS_TO_INSPECT, read_public_key
 
 
 def register(sub) -> None:
@@ -40,7 +40,7 @@ def _body(value: str | None) -> bytes | None:
 
 
 def doctor_cmd(args) -> int:
-    public_key = read_public_key(args.public_key, min_bits=1024)
+    public_key = read_public_key(args.public_key, min_bits=MIN_BITS_TO_INSPECT)
     d = diagnose(public_key, args.client_key, args.timestamp, args.signature, body=_body(args.body))
     if args.json:
         print(json.dumps(d.to_dict(), ensure_ascii=False, indent=2))

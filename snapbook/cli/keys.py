@@ -5,8 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import KeyFileExistsError
-from ..keys import _read as read_key_file
-from ..keys import fingerprint, generate_private_key, load_any_key, save_private_key, save_public_key
+from ..keys import (
+    fingerprint,
+    generate_private_key,
+    load_any_key,
+    read_key_file,
+    save_private_key,
+    save_public_key,
+)
 from ._common import add_passphrase_option, passphrase_from_env
 
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Mapping
@@ -42,10 +41,10 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from ..endpoints import TOKEN_PATHS
-from ..errors import ClientKeyError, KeyKindError
-from ..keys import load_public_key, read_public_key
+from ..errors import KeyKindError
+from ..keys import public_key_from
 from ..masking import mask
-from ..signing import make_timestamp
+from ..signing import check_client_key, make_timestamp
 from .checks import Verdict, _check_table, reject, too_large, with_reason
 from .config import SandboxConfig
 from .faults import FaultDecision, FaultInjector, Faults
@@ -95,22 +94,11 @@ def _as_public_key(public_key: Any) -> rsa.RSAPublicKey:
             "A private key was given where the sandbox needs the client's public key.",
             hint="Register key.public_key(): a provider only ever holds the merchant's public key.",
         )
-    if isinstance(public_key, os.PathLike):
-        return read_public_key(public_key)
-    return load_public_key(public_key)
+    return public_key_from(public_key)
 
 
 def _check_client_key(client_key: str) -> str:
-    if not isinstance(client_key, str) or not client_key.strip() or client_key != client_key.strip():
-        raise ClientKeyError(
-            f"The client key {client_key!r} is empty or has surrounding whitespace.",
-            hint="Register the exact X-CLIENT-KEY value, e.g. MCP00000001.",
-        )
-    if any(not (0x21 <= ord(c) <= 0x7E or 0x80 <= ord(c) <= 0xFF or c == " ") for c in client_key):
-        raise ClientKeyError(
-            "The client key contains a character that cannot travel in an HTTP header.",
-            hint="Use printable ASCII, as providers' client ids are.",
-        )
+    return check_client_key(client_key)  # the signer's rule: what can be signed can be registered
     return client_key
 
 
@@ -164,7 +152,7 @@ class Provider:
     def register(self, client_key: str, public_key: Any) -> None:
         """Accept ``client_key`` signed with the private half of ``public_key`` (object, PEM/DER, or path)."""
         key = _as_public_key(public_key)
-        _check_client_key(client_key)
+        check_client_key(client_key)  # the signer's rule: what can be signed can be registered
         with self._lock:
             self._clients = {**self._clients, client_key: key}
 

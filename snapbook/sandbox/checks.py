@@ -313,12 +313,7 @@ def _check_table(
 
     # 9. signature
     try:
-        # string_to_sign refuses control characters; printable ASCII (the usual client key) has none.
-        if client_key.isascii() and client_key.isprintable():
-            message = f"{client_key}|{timestamp}"
-        else:
-            message = string_to_sign(client_key, timestamp)
-        valid = verify(public_key, message, signature)
+        valid = verify(public_key, string_to_sign(client_key, timestamp), signature)
     except SnapbookError as exc:  # not base64, or a client key that cannot be signed over
         reason = exc.message.rstrip(".")
         return reject(
