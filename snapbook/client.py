@@ -637,8 +637,8 @@ def _transport_error(exc: BaseException, url: str, timeout: httpx.Timeout) -> tu
         ), False
     if isinstance(exc, _DeadlineExceeded):
         err = RequestTimeoutError(
-            f"{host} did not finish its answer within {exc.seconds:g} s (overall deadline); it kept the "
-            "connection busy, sending too slowly.",
+            f"{host} had not finished its answer after {exc.seconds:.1f} s (past the attempt's deadline); "
+            "it kept the connection busy, sending too slowly.",
             hint="The provider or a proxy is stalling: retry later, or raise the timeout / deadline.",
         )
         err.phase = "total"
@@ -1088,9 +1088,10 @@ class TokenClient(_BaseTokenClient):
     ``endpoint`` is a name (``payment-stage``), a URL or an :class:`~snapbook.endpoints.Endpoint`;
     ``private_key`` a key object (parsed once), PEM/DER data or a file path. ``transport``
     (an ``httpx.BaseTransport``), ``clock``, ``sleep`` and ``rng`` are injectable for tests.
-    ``retry=None`` switches retries off. ``timeout`` bounds each network operation and
-    ``deadline`` (default: connect + read timeout) a whole attempt, so a server that dribbles
-    bytes cannot hold a caller forever; answers over ``max_response_bytes`` (1 MiB) are refused.
+    ``retry=None`` switches retries off. ``timeout`` bounds each network operation (connect, each
+    read) and ``deadline`` (default: connect + read timeout) the reading of the answer's body, so
+    a server that dribbles its body cannot hold a caller forever (:class:`AsyncTokenClient` bounds
+    the whole attempt, headers included); answers over ``max_response_bytes`` (1 MiB) are refused.
     Use as a context manager, or call :meth:`close`.
     """
 
@@ -1157,7 +1158,7 @@ class TokenClient(_BaseTokenClient):
             t1 = time.perf_counter()
         except (httpx.HTTPError, _AnswerTooLarge, _DeadlineExceeded) as exc:
             if isinstance(exc, _DeadlineExceeded):
-                exc.seconds = self.deadline or 0.0
+                exc.seconds = time.perf_counter() - t0
             return self._core.on_error(att, exc, t0, time.perf_counter(), status)
         body = b"".join(chunks)
         return self._core.on_response(att, response.status_code, response.headers, body, t0, t_headers, t1)
@@ -1257,27 +1258,32 @@ class AsyncTokenClient(_BaseTokenClient):
             extensions={"trace": att.phases.atrace},
         )
         t0 = time.perf_counter()
-        deadline = None if self.deadline is None else t0 + self.deadline
-        status = None
-        try:
+        marks: dict[str, Any] = {}
+
+        async def exchange() -> tuple[httpx.Response, bytes]:
             response = await client.send(req, stream=True)
-            t_headers = time.perf_counter()
-            status = response.status_code
+            marks["t_headers"], marks["status"] = time.perf_counter(), response.status_code
             try:
                 _check_declared_size(response, self.max_response_bytes)
                 chunks: list[bytes] = []
                 total = 0
                 async for chunk in response.aiter_bytes():
-                    total = _add_chunk(chunks, chunk, total, self.max_response_bytes, deadline)
+                    total = _add_chunk(chunks, chunk, total, self.max_response_bytes, None)
             finally:
                 await response.aclose()
+            return response, b"".join(chunks)
+
+        try:
+            # The deadline covers the whole attempt, headers included: a server dribbling bytes
+            # never trips the per-read timeout.
+            response, body = await asyncio.wait_for(exchange(), self.deadline)
             t1 = time.perf_counter()
-        except (httpx.HTTPError, _AnswerTooLarge, _DeadlineExceeded) as exc:
-            if isinstance(exc, _DeadlineExceeded):
-                exc.seconds = self.deadline or 0.0
-            return self._core.on_error(att, exc, t0, time.perf_counter(), status)
-        body = b"".join(chunks)
-        return self._core.on_response(att, response.status_code, response.headers, body, t0, t_headers, t1)
+        except asyncio.TimeoutError:
+            exc = _DeadlineExceeded(time.perf_counter() - t0)
+            return self._core.on_error(att, exc, t0, time.perf_counter(), marks.get("status"))
+        except (httpx.HTTPError, _AnswerTooLarge) as exc:
+            return self._core.on_error(att, exc, t0, time.perf_counter(), marks.get("status"))
+        return self._core.on_response(att, response.status_code, response.headers, body, t0, marks["t_headers"], t1)
 
     async def get_token(self, *, force: bool = False) -> AccessToken:
         """The cached token while it has more than ``safety_margin`` seconds left, else a new one."""

@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from .errors import SignatureFormatError, TimestampError
+from .endpoints import TOKEN_PATHS
 from .keys import MIN_BITS_TO_INSPECT, fingerprint, public_key_from
 from .masking import mask
 from .signing import JAKARTA, decode_signature, parse_timestamp
@@ -1133,11 +1134,7 @@ def _whitespace(ck: str, ts: str) -> Iterator[_Candidate]:
         )
 
 
-_TOKEN_PATHS = (
-    "/v1.0/access-token/b2b",
-    "/auth/merchants/v1.0/access-token/b2b",
-    "/api/v1.0/access-token/b2b",
-)
+_TOKEN_PATHS = tuple(TOKEN_PATHS.values())  # the same table the client and the sandbox use
 
 
 def _body_variants(ctx: _Context) -> list[tuple[bytes, str]]:

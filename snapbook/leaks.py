@@ -4,7 +4,7 @@
 user asked: a PEM private-key block, the bare base64 body of a private key, a full RSA
 signature (standard base64 of 256, 384 or 512 bytes), a full JWT, and any exact value the
 caller names in ``known_secrets`` (a test's own key lines, signatures and tokens). Masked
-values (``EzuNpR…ot3cX4w== (344 chars)``) are not leaks, by construction: the ellipsis
+values (``EzuNpR…cX4w== (344 chars)``) are not leaks, by construction: the ellipsis
 breaks the base64 run.
 
 Each :class:`Leak` says what was found and where, with a masked excerpt: a report of leaks
@@ -376,6 +376,8 @@ def _files(paths: Sequence[str | os.PathLike[str]], suffixes: tuple[str, ...], s
         if root.is_file():
             yield root
             continue
+        if not root.is_dir():  # a misspelt path must not pass as "nothing leaked"
+            raise FileNotFoundError(f"nothing to scan at {root}: no such file or folder")
         for folder, dirs, names in os.walk(root):
             dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS and (Path(folder) / d).resolve() not in skipped)
             for name in sorted(names):
@@ -392,7 +394,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("paths", nargs="+", metavar="PATH")
     parser.add_argument("--exclude", action="append", default=[], metavar="PATH")
     args = parser.parse_args(argv)
-    leaks = scan_paths(*args.paths, exclude=args.exclude)
+    try:
+        leaks = scan_paths(*args.paths, exclude=args.exclude)
+    except FileNotFoundError as exc:
+        print(f"snapbook.leaks: error: {exc}", file=sys.stderr)
+        return 2
     for leak in leaks:
         print(leak)
     print(f"{len(leaks)} leak(s) found", file=sys.stderr)

@@ -14,7 +14,7 @@ SECRET_HEADERS = frozenset({"x-signature", "authorization"})
 
 
 def mask(value: str | bytes | None, keep: int = 6) -> str:
-    """A masked form of ``value``: ``'EzuNpR…ot3cX4w== (344 chars)'``.
+    """A masked form of ``value``: ``'EzuNpR…cX4w== (344 chars)'``.
 
     Short values are hidden completely, since a prefix and suffix would be most of them.
     """

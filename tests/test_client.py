@@ -603,7 +603,8 @@ class StallingServer:
     With ``dribble``, it then sends one byte every 0.1 s: each read is quick, the answer never ends.
     """
 
-    def __init__(self, reply: bytes | None = None, dribble: bool = False) -> None:
+    def __init__(self, reply: bytes | None = None, dribble: bool = False, slow_headers: bool = False) -> None:
+        self.slow_headers = slow_headers
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(8)
@@ -624,6 +625,15 @@ class StallingServer:
                 continue
             conns.append(conn)
             conn.recv(65536)
+            if self.slow_headers:  # the status line and headers, one byte every 50 ms, never ending
+                for byte in b"HTTP/1.1 200 OK\r\nX-Padding: " + b"a" * 10_000:
+                    if self.done.wait(0.05):
+                        break
+                    try:
+                        conn.sendall(bytes([byte]))
+                    except OSError:
+                        break
+                continue
             conn.sendall(
                 self.reply
                 or (
@@ -686,9 +696,30 @@ def test_a_dribbling_server_hits_the_overall_deadline(private_key):
         elapsed = time.perf_counter() - start
     finally:
         server.close()
-    assert info.value.phase == "total" and "0.6 s" in str(info.value)
+    assert info.value.phase == "total" and "past the attempt's deadline" in str(info.value)
     assert 0.5 < elapsed < 1.5, "each read was quick, yet the attempt as a whole was cut off"
     assert client.log.records[-1].http_status == 200
+
+
+def test_async_deadline_covers_headers_sent_byte_by_byte(private_key):
+    server = StallingServer(slow_headers=True)
+
+    async def main():
+        async with AsyncTokenClient(
+            f"http://127.0.0.1:{server.port}/v1.0/access-token/b2b", CLIENT, private_key, timeout=0.3, retry=None
+        ) as client:
+            start = time.perf_counter()
+            with pytest.raises(RequestTimeoutError) as info:
+                await client.request_token()
+            return time.perf_counter() - start, info.value, client.log.records
+
+    try:
+        elapsed, error, rows = asyncio.run(main())
+    finally:
+        server.close()
+    assert error.phase == "total" and "past the attempt's deadline" in str(error)
+    assert 0.5 < elapsed < 1.5, "every read was quick, yet the attempt was cut off at its 0.6 s deadline"
+    assert len(rows) == 1 and rows[0].error_type == "RequestTimeoutError"
 
 
 def test_oversized_answers_are_refused_without_reading_them(private_key):

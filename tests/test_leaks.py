@@ -430,3 +430,12 @@ def test_main_exit_codes(tmp_path, private_key, capsys):
     out = capsys.readouterr()
     assert "rsa-signature" in out.out and sig not in out.out and "1 leak(s)" in out.err
     assert main([str(tmp_path), "--exclude", str(leaky)]) == 0
+
+
+def test_cli_refuses_a_path_that_does_not_exist(tmp_path, capsys):
+    from snapbook.leaks import main
+
+    assert main([str(tmp_path / "no-such-folder")]) == 2
+    assert "nothing to scan" in capsys.readouterr().err
+    (tmp_path / "clean.txt").write_text("nothing secret here")
+    assert main([str(tmp_path)]) == 0
