@@ -236,6 +236,20 @@ class Provider:
             )
         )
 
+    def record_verdict(
+        self, request_info: dict[str, Any], started: float, verdict: Verdict, **fields: Any
+    ) -> None:
+        """:meth:`record` the answer a :class:`Verdict` gave; ``fields`` add to or override it."""
+        entry: dict[str, Any] = {
+            "verdict": "accepted" if verdict.accepted else "rejected",
+            "http_status": verdict.http_status,
+            "response_code": verdict.response_code,
+            "response_message": verdict.response_message,
+            "notes": verdict.notes,
+            "doctor": verdict.doctor,
+        }
+        self.record(request_info, started, **{**entry, **fields})
+
 
 def _request_info(scope: Scope, provider: Provider, product: str) -> tuple[dict[str, Any], dict[str, str]]:
     headers: dict[str, str] = {}
@@ -388,18 +402,8 @@ class _TokenRoute:
                 if decision.slow and await Request(scope, receive).is_disconnected():
                     notes = (*notes, "the client had gone before the answer was ready (slow-answer fault)")
             # Journal first, so a client that reads the journal after its answer finds its row.
-            provider.record(
-                info,
-                started,
-                verdict="accepted" if verdict.accepted else "rejected",
-                http_status=verdict.http_status,
-                response_code=verdict.response_code,
-                response_message=verdict.response_message,
-                notes=notes,
-                signature=signature,
-                token=mask(token) if token else "",
-                jti=jti,
-                doctor=verdict.doctor,
+            provider.record_verdict(
+                info, started, verdict, notes=notes, signature=signature, token=mask(token) if token else "", jti=jti
             )
             await response(scope, receive, send)
         except Exception as exc:
@@ -501,15 +505,7 @@ async def _internal_error(
         await provider.error(verdict, client_key)(scope, receive, send)
     except Exception:
         logger.debug("could not send the 500 answer", exc_info=True)
-    provider.record(
-        info,
-        started,
-        verdict="error",
-        http_status=500,
-        response_code=verdict.response_code,
-        response_message=verdict.response_message,
-        notes=verdict.notes,
-    )
+    provider.record_verdict(info, started, verdict, verdict="error")
 
 
 def _bearer(headers: Mapping[str, str]) -> tuple[str | None, str | None]:
@@ -548,31 +544,14 @@ def create_app(
                 verdict = reject(401, "01", with_reason("Invalid Token (B2B)", problem), [problem])
             else:
                 verdict = reject(401, "03", "Token Not Found (B2B)", ["no Authorization: Bearer header"])
-            provider.record(
-                info,
-                started,
-                verdict="rejected",
-                http_status=verdict.http_status,
-                response_code=verdict.response_code,
-                response_message=verdict.response_message,
-                notes=verdict.notes,
-            )
+            provider.record_verdict(info, started, verdict)
             return provider.error(verdict, client_key)
         try:
             claims = provider.validate_token(token)
         except InvalidTokenError as exc:
             reason = exc.reason.rstrip(".")
             verdict = reject(401, "01", with_reason("Invalid Token (B2B)", reason), [reason])
-            provider.record(
-                info,
-                started,
-                verdict="rejected",
-                http_status=401,
-                response_code=verdict.response_code,
-                response_message=verdict.response_message,
-                notes=verdict.notes,
-                token=masked,
-            )
+            provider.record_verdict(info, started, verdict, token=masked)
             return provider.error(verdict, client_key)
         remaining = int(claims["exp"] - provider.config.now().timestamp())
         body = {
@@ -630,15 +609,7 @@ def create_app(
         else:
             status = exc.status_code if 400 <= exc.status_code < 600 else 400
             verdict = reject(status, "00", str(exc.detail or "Bad Request"), [])
-        provider.record(
-            info,
-            started,
-            verdict="rejected",
-            http_status=verdict.http_status,
-            response_code=verdict.response_code,
-            response_message=verdict.response_message,
-            notes=verdict.notes,
-        )
+        provider.record_verdict(info, started, verdict)
         return provider.error(verdict, headers.get("x-client-key", ""), exc.headers)
 
     async def crash(request: Request, exc: Exception) -> Response:

@@ -87,15 +87,7 @@ class SandboxProtocol(H11Protocol):
             pass
         self.transport.close()
         info = {"time": provider.config.now(), "method": "", "path": "", "product": "", "client_key": ""}
-        provider.record(
-            info,
-            started,
-            verdict="rejected",
-            http_status=400,
-            response_code=verdict.response_code,
-            response_message=verdict.response_message,
-            notes=verdict.notes,
-        )
+        provider.record_verdict(info, started, verdict)
 
 
 def _shutdown(
