@@ -24,24 +24,6 @@ from snapbook.keys import save_private_key
 CLIENT = "MCP00000001"
 
 
-@pytest.fixture(scope="module")
-def running_sandbox(private_key):
-    from snapbook.sandbox import Sandbox
-
-    with Sandbox() as sb:
-        sb.register(CLIENT, private_key.public_key())
-        yield sb
-
-
-@pytest.fixture
-def sb(running_sandbox):
-    from snapbook.sandbox import Faults
-
-    running_sandbox.faults = Faults()
-    yield running_sandbox
-    running_sandbox.faults = Faults()
-
-
 @pytest.fixture
 def key_file(tmp_path, private_key):
     return str(save_private_key(private_key, tmp_path / "private.pem"))

@@ -866,21 +866,27 @@ def test_short_lived_tokens_use_half_their_life_as_margin(private_key):
         assert client.get_token() is not token
 
 
+def from_threads(call, n: int) -> list:
+    """Call ``call()`` from ``n`` threads released at the same instant; their results."""
+    barrier = threading.Barrier(n)
+    results: list = []
+
+    def run():
+        barrier.wait()
+        results.append(call())
+
+    threads = [threading.Thread(target=run) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    return results
+
+
 def test_many_threads_share_one_request(private_key):
     script = Script(delay=0.2)
     with make_client(private_key, script) as client:
-        barrier = threading.Barrier(50)
-        results: list[AccessToken] = []
-
-        def call():
-            barrier.wait()
-            results.append(client.get_token())
-
-        threads = [threading.Thread(target=call) for _ in range(50)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(10)
+        results = from_threads(client.get_token, 50)
     assert script.count == 1
     assert len(results) == 50 and all(r is results[0] for r in results)
     assert len(client.log) == 1
@@ -1036,24 +1042,6 @@ def test_lazy_names_and_no_heavy_imports():
 # --- the sandbox, over real loopback HTTP -------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def running_sandbox(private_key):
-    from snapbook.sandbox import Sandbox
-
-    with Sandbox() as sb:
-        sb.register(CLIENT, private_key.public_key())
-        yield sb
-
-
-@pytest.fixture
-def sb(running_sandbox):
-    from snapbook.sandbox import Faults
-
-    running_sandbox.faults = Faults()
-    yield running_sandbox
-    running_sandbox.faults = Faults()
-
-
 def journal_count(sb) -> int:
     return len(sb.journal)
 
@@ -1143,18 +1131,7 @@ def test_sandbox_many_threads_and_tasks_make_one_request_each(sb, private_key):
     sb.faults = Faults(latency=0.2)  # keep the first request in flight while the others arrive
     before = journal_count(sb)
     with TokenClient(sandbox_endpoint(sb.base_url), CLIENT, private_key) as client:
-        barrier = threading.Barrier(50)
-        tokens: list[AccessToken] = []
-
-        def call():
-            barrier.wait()
-            tokens.append(client.get_token())
-
-        threads = [threading.Thread(target=call) for _ in range(50)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(10)
+        tokens = from_threads(client.get_token, 50)
     assert len(tokens) == 50 and len({t.access_token for t in tokens}) == 1
     assert journal_count(sb) == before + 1
 
