@@ -49,6 +49,7 @@ _LAZY: dict[str, str] = {
     "KeyForm": "widgets",
     "LogRecord": "log",
     "LogView": "widgets",
+    "QrisPayload": "qris",
     "RequestLog": "log",
     "ResponseCode": "codes",
     "RetryPolicy": "client",
@@ -60,6 +61,7 @@ _LAZY: dict[str, str] = {
     "TokenInfo": "tokens",
     "TokenRequest": "client",
     "as_curl": "curl",
+    "build_dynamic_qris": "qris",
     "build_token_request": "client",
     "diagnose": "doctor",
     "diagnose_request": "doctor",
@@ -67,6 +69,7 @@ _LAZY: dict[str, str] = {
     "inspect_token": "tokens",
     "load_vendor_example": "examples",
     "parse_code": "codes",
+    "parse_qris": "qris",
     "parse_token_response": "client",
     "resolve_endpoint": "endpoints",
 }

@@ -18,6 +18,7 @@ __all__ = [
     "KeyKindError",
     "KeyTypeError",
     "PassphraseError",
+    "QrisError",
     "RequestTimeoutError",
     "SignatureFormatError",
     "SnapResponseError",
@@ -151,3 +152,30 @@ class DNSError(TransportError):
 
 class TokenFormatError(SnapbookError, ValueError):
     """An access token that is not a JWT (three base64url parts: header, claims, signature)."""
+
+
+# --- QRIS payloads (raised by snapbook.qris) --------------------------------------------
+
+
+class QrisError(SnapbookError, ValueError):
+    """A QRIS (EMVCo MPM) payload that cannot be built or read.
+
+    ``field`` names the builder argument at fault, ``tag`` the data object ("51.01") and
+    ``offset`` the character position in the payload where reading stopped, when known.
+    """
+
+    hint = "Check the value against the QRIS / EMVCo MPM rules for that tag."
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        field: str | None = None,
+        tag: str | None = None,
+        offset: int | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.field = field
+        self.tag = tag
+        self.offset = offset
