@@ -178,7 +178,9 @@ class DataObject:
 
     def __post_init__(self) -> None:
         where = f"data object {self.tag!r}"
-        if not (isinstance(self.tag, str) and len(self.tag) == 2 and self.tag.isdigit() and self.tag.isascii()):
+        tag = self.tag
+        tag_ok = isinstance(tag, str) and len(tag) == 2 and tag.isdigit() and tag.isascii()
+        if not tag_ok:
             raise QrisError(
                 f"{where}: a tag is two digits, 00 to 99.",
                 hint="Write the tag as a two-digit string, e.g. '54'.",
@@ -369,7 +371,8 @@ class QrisPayload:
             style = "text-align:left;padding-left:1.5em" if nested else "text-align:left"
             shown = html.escape(value)
             if tag == _CRC_TAG:
-                colour, verdict = ("green", "✔ ok") if self.crc_ok else ("red", f"✘ computed {self.crc_computed}")
+                ok = self.crc_ok
+                colour, verdict = ("green", "✔ ok") if ok else ("red", f"✘ computed {self.crc_computed}")
                 shown += f" <b style='color:{colour}'>{html.escape(verdict)}</b>"
             body.append(
                 f"<tr><td style='text-align:left'><code>{html.escape(tag)}</code></td>"
@@ -410,7 +413,7 @@ def _read_tlv(text: str, base: int, parent: str | None) -> list[DataObject]:
             raise QrisError(
                 f"Data object {label} at offset {at}{where} has a non-digit length {length!r}.",
                 hint="Lengths are two digits (01-99) counting the value's characters.",
-                offset=at + 2,
+                offset=at,
                 tag=label,
             )
         size = int(length)
@@ -418,7 +421,7 @@ def _read_tlv(text: str, base: int, parent: str | None) -> list[DataObject]:
             raise QrisError(
                 f"Data object {label} at offset {at}{where} has length 00.",
                 hint="EMVCo lengths are 01-99; an empty object is left out altogether.",
-                offset=at + 2,
+                offset=at,
                 tag=label,
             )
         value = text[i + 4 : i + 4 + size]
@@ -480,7 +483,8 @@ def parse(payload: str, *, strict: bool = False) -> QrisPayload:
     first = objects[0]
     if first.tag != "00":
         raise QrisError(
-            f"The payload starts with data object {first.tag}; EMVCo requires 00 (Payload Format Indicator) first.",
+            f"The payload starts with data object {first.tag}; EMVCo requires 00 "
+            "(Payload Format Indicator) first.",
             hint="A QRIS payload begins with '000201'.",
             offset=0,
             tag=first.tag,
@@ -598,7 +602,7 @@ def emv_amount(amount: str) -> str:
     if len(text) > 13:
         raise QrisError(
             f"amount {amount!r} is written {text!r}, {len(text)} characters; EMVCo tag 54 holds at most 13.",
-            hint="Use an amount below 10,000,000,000,000 rupiah.",
+            hint="Tag 54 fits 13 digits of whole rupiah, or 10 digits with cents.",
             field="amount",
             tag="54",
         )
