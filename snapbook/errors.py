@@ -17,6 +17,7 @@ __all__ = [
     "KeyFormatError",
     "KeyKindError",
     "KeyTypeError",
+    "OutputExistsError",
     "PassphraseError",
     "RequestTimeoutError",
     "SignatureFormatError",
@@ -151,3 +152,10 @@ class DNSError(TransportError):
 
 class TokenFormatError(SnapbookError, ValueError):
     """An access token that is not a JWT (three base64url parts: header, claims, signature)."""
+
+
+# --- files written for the user -------------------------------------------------------
+
+
+class OutputExistsError(SnapbookError, FileExistsError):
+    """Writing would overwrite a file the user may have changed (a notebook copied earlier)."""
