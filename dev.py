@@ -72,7 +72,7 @@ def install_is_current(stamp: str | None, extras: str, inputs_digest: str) -> bo
 
 
 def stamp_after_install(stamp: str | None, extras: str, inputs_digest: str) -> str:
-    """The stamp to write once ``extras`` are installed: earlier extras still count if the inputs are unchanged."""
+    """The stamp to write once ``extras`` are installed; earlier extras count while the inputs are unchanged."""
     have = set(parse_extras(extras))
     try:
         recorded = json.loads(stamp or "")

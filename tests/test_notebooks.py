@@ -110,7 +110,8 @@ RUN_NOTE = "Run the cell to use it."
 
 def _widget_cells(nb: dict) -> list[dict]:
     """Code cells that display a form or a progress bar."""
-    return [c for c in code_cells(nb) if any(f"{form}(" in source(c) for form in FORMS) or "tqdm(" in source(c)]
+    return [c for c in code_cells(nb)
+            if any(f"{form}(" in source(c) for form in FORMS) or "tqdm(" in source(c)]
 
 
 def _views(cell: dict) -> list[str]:

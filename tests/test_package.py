@@ -69,7 +69,8 @@ def test_the_wheel_ships_the_notebooks_and_snapbook_notebooks_writes_them(tmp_pa
     bindir = env_dir / ("Scripts" if sys.platform == "win32" else "bin")
     py = bindir / "python"
     install = subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(py), "install", "--no-deps", "--no-index", "-q", str(wheel)],
+        [sys.executable, "-m", "pip", "--python", str(py), "install", "--no-deps", "--no-index", "-q",
+         str(wheel)],
         capture_output=True, text=True, timeout=180, check=False,
     )
     assert install.returncode == 0, install.stdout + install.stderr

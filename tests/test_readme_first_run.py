@@ -47,7 +47,8 @@ def test_the_library_snippet_runs_on_the_keys_the_shell_session_made(tmp_path):
     library = _section("### Library")
     snippet = re.search(r"```python\n(.*?)```", library, re.DOTALL)
     assert snippet
-    code = snippet.group(1) + "\nassert token.response_code == '2007300' and len(log) == 1, (token, len(log))\nprint('snippet ok')\n"
+    check = "assert token.response_code == '2007300' and len(log) == 1, (token, len(log))"
+    code = f"{snippet.group(1)}\n{check}\nprint('snippet ok')\n"
     r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
                        timeout=120, check=False)
     assert r.returncode == 0 and "snippet ok" in r.stdout, r.stderr[-2000:]

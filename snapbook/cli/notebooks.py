@@ -8,8 +8,13 @@ from ..workbook import copy_notebooks
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("notebooks", help="write the workbook's Jupyter notebooks into a directory: exit 0 written, 2 error (refuses to overwrite without --force)")
-    p.add_argument("--out", required=True, metavar="DIR", help="directory for the notebooks (made if missing)")
+    p = sub.add_parser(
+        "notebooks",
+        help="write the workbook's Jupyter notebooks into a directory: exit 0 written, 2 error "
+        "(refuses to overwrite without --force)",
+    )
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="directory for the notebooks (made if missing)")
     p.add_argument("--force", action="store_true", help="replace notebooks already in DIR")
     p.set_defaults(func=notebooks_cmd)
 

@@ -36,7 +36,7 @@ def notebook_files() -> list[Traversable]:
         raise ConfigError(
             "This snapbook installation has no workbook notebooks (neither in the package nor in a "
             "source checkout).",
-            hint="Reinstall snapbook from a wheel (pip install --force-reinstall snapbook), or clone the repository.",
+            hint="Reinstall snapbook (pip install --force-reinstall snapbook), or clone the repository.",
         )
     return list(found)
 
@@ -49,7 +49,8 @@ def copy_notebooks(out: str | os.PathLike[str], *, force: bool = False) -> list[
     """
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise ConfigError(f"{out} is a file, not a directory.", hint="Give --out a directory (it is made if missing).")
+        raise ConfigError(f"{out} is a file, not a directory.",
+                          hint="Give --out a directory (it is made if missing).")
     sources = notebook_files()
     targets = [out / src.name for src in sources]
     existing = [t for t in targets if t.exists()]
