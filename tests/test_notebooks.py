@@ -157,6 +157,11 @@ def test_widget_state_is_saved_so_forms_and_bars_render_unrun(name):
             assert bars, f"no progress bar saved for {source(cell)[:60]!r}"
             for bar in bars:
                 assert bar["state"].get("value", 0) == bar["state"].get("max", 100), "a bar saved unfinished"
+            # Viewers without widgets (GitHub) show the text fallback: the finished line, not "0%|".
+            for out in cell["outputs"]:
+                if WIDGET_VIEW in out.get("data", {}):
+                    fallback = "".join(out["data"].get("text/plain", ""))
+                    assert re.search(r"100%\|█+\| *(\d+)/\1 ", fallback), fallback
 
 
 @pytest.mark.parametrize("name", WITH_WIDGETS)

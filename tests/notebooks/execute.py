@@ -11,7 +11,10 @@ per-run noise (timings, execution metadata) while keeping outputs, counts and th
 from __future__ import annotations
 
 import argparse
+import hashlib
+import html
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -55,7 +58,56 @@ def execute_in_place(path: Path, timeout: int = 600) -> None:
         client.execute()
     finally:
         os.environ.update(saved_env)
-    nbformat.write(nb, path)
+    finish_bar_fallbacks(nb)
+    nbformat.write(stable_model_ids(nb, path.stem), path)
+
+
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def finished_bar_text(state: dict, model_id: str) -> str | None:
+    """tqdm's text line for a finished notebook bar (an HBox: label, progress, counts), else None."""
+    box = state.get(model_id, {})
+    children = [c.removeprefix("IPY_MODEL_") for c in box.get("state", {}).get("children", [])]
+    if box.get("model_name") != "HBoxModel" or len(children) != 3:
+        return None
+    left, bar, right = (state.get(c, {}) for c in children)
+    if bar.get("model_name") not in ("FloatProgressModel", "IntProgressModel"):
+        return None
+    if bar["state"].get("value", 0) != bar["state"].get("max", 100):
+        return None
+
+    def text(model: dict) -> str:
+        return html.unescape(model.get("state", {}).get("value", "")).replace("\u2007", " ")
+
+    return f"{text(left)}|{'█' * 10}|{text(right)}"
+
+
+def finish_bar_fallbacks(nb: nbformat.NotebookNode) -> None:
+    """Replace the ``0%|  | 0/200`` text a tqdm bar was displayed with by its finished line.
+
+    Viewers without widgets (GitHub, a terminal, nbconvert to text) show that text instead of the
+    bar; displayed at the start, it reads like a hang.
+    """
+    state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            view = out.get("data", {}).get(WIDGET_VIEW)
+            line = view and finished_bar_text(state, view["model_id"])
+            if line:
+                out["data"]["text/plain"] = line
+
+
+def stable_model_ids(nb: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode:
+    """Widget model ids are random per run; renumber them (by first use) so a re-run diffs only what changed."""
+    state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    if not state:
+        return nb
+    text = nbformat.writes(nb)
+    order = [m for m in dict.fromkeys(re.findall(r"[0-9a-f]{32}", text)) if m in state]
+    new = {old: hashlib.sha256(f"{name}:{i}".encode()).hexdigest()[:32] for i, old in enumerate(order)}
+    return nbformat.reads(re.sub("|".join(new), lambda m: new[m.group(0)], text), as_version=4)
 
 
 def strip_noise(path: Path) -> None:
