@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import html
+import json
 import os
 import re
 import subprocess
@@ -100,14 +101,40 @@ def finish_bar_fallbacks(nb: nbformat.NotebookNode) -> None:
 
 
 def stable_model_ids(nb: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode:
-    """Widget model ids are random per run; renumber them (by first use) so a re-run diffs only what changed."""
+    """Widget model ids are random per run: renumber them so a re-run diffs only what changed.
+
+    Models are numbered in a fixed walk: each displayed view in cell order, then (depth first)
+    the models it references; models no view reaches come last, in an order set by their content.
+    """
     state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
     if not state:
         return nb
-    text = nbformat.writes(nb)
-    order = [m for m in dict.fromkeys(re.findall(r"[0-9a-f]{32}", text)) if m in state]
+    order: list[str] = []
+
+    def visit(model_id: str) -> None:
+        if model_id in order or model_id not in state:
+            return
+        order.append(model_id)
+        for ref in re.findall(r"IPY_MODEL_([0-9a-f]{32})", json.dumps(state[model_id], sort_keys=True)):
+            visit(ref)
+
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            view = out.get("data", {}).get(WIDGET_VIEW)
+            if view:
+                visit(view["model_id"])
+
+    def content(model_id: str) -> str:
+        return re.sub(r"[0-9a-f]{32}", "", json.dumps(state[model_id], sort_keys=True))
+
+    for model_id in sorted((m for m in state if m not in order), key=content):
+        visit(model_id)
     new = {old: hashlib.sha256(f"{name}:{i}".encode()).hexdigest()[:32] for i, old in enumerate(order)}
-    return nbformat.reads(re.sub("|".join(new), lambda m: new[m.group(0)], text), as_version=4)
+    text = re.sub("|".join(new), lambda m: new[m.group(0)], nbformat.writes(nb))
+    renumbered = nbformat.reads(text, as_version=4)
+    saved = renumbered.metadata.widgets[WIDGET_STATE]
+    saved["state"] = {new[old]: saved["state"][new[old]] for old in order}
+    return renumbered
 
 
 def strip_noise(path: Path) -> None:
