@@ -277,3 +277,26 @@ def test_papermill_without_credentials_stops_with_a_clear_error(tmp_path, monkey
         )
     assert info.value.ename == "ConfigError"
     assert "SNAPBOOK_CLIENT_KEY" in info.value.evalue
+
+
+def _execute_tool():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("nb_execute", PLUMBING / "execute.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("name", WITH_WIDGETS)
+def test_saved_by_the_tool_with_stable_widget_ids(name):
+    """Model ids renumbered by ``dev.py notebooks`` (a re-run then diffs only what changed)."""
+    import nbformat
+
+    tool = _execute_tool()
+    nb = nbformat.read(NB_DIR / f"{name}.ipynb", as_version=4)
+    assert nbformat.writes(tool.stable_model_ids(nb, name)) == nbformat.writes(nb)
+    state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    expected = {tool.hashlib.sha256(f"{name}:{i}".encode()).hexdigest()[:32] for i in range(len(state))}
+    assert set(state) == expected

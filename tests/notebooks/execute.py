@@ -131,10 +131,7 @@ def stable_model_ids(nb: nbformat.NotebookNode, name: str) -> nbformat.NotebookN
         visit(model_id)
     new = {old: hashlib.sha256(f"{name}:{i}".encode()).hexdigest()[:32] for i, old in enumerate(order)}
     text = re.sub("|".join(new), lambda m: new[m.group(0)], nbformat.writes(nb))
-    renumbered = nbformat.reads(text, as_version=4)
-    saved = renumbered.metadata.widgets[WIDGET_STATE]
-    saved["state"] = {new[old]: saved["state"][new[old]] for old in order}
-    return renumbered
+    return nbformat.reads(text, as_version=4)  # nbformat saves keys sorted: the new ids fix the order
 
 
 def strip_noise(path: Path) -> None:
