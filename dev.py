@@ -1,18 +1,20 @@
 #!/usr/bin/env python3
 """The two quickstart commands, needing only python3 and git on a fresh machine.
 
-    python3 dev.py lab     open the workbook: JupyterLab on notebooks/ (embedded sandbox)
-    python3 dev.py test    run the whole test suite: unit tests, notebooks (nbval), real browser
+    python3 dev.py lab        open the workbook: JupyterLab on notebooks/ (embedded sandbox)
+    python3 dev.py test       run the whole test suite: unit tests, notebooks (nbval), real browser
+    python3 dev.py notebooks  re-execute the notebooks in place, saving outputs and widget state
 
-Both first make ``.venv/`` and install snapbook into it (only again when pyproject.toml or
-binder/requirements.txt change). Standard library only: this file runs before anything is
-installed.
+Each first makes ``.venv/`` and installs snapbook into it (only again when pyproject.toml or
+binder/requirements.txt change, or when it needs extras the last install did not have).
+Standard library only: this file runs before anything is installed.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -31,12 +33,14 @@ CHROMIUM = "/usr/bin/chromium"
 # Each suite is its own pytest invocation (unit tests and notebook tests are kept apart).
 SUITES = {
     "unit": ["tests", "--ignore=tests/browser", "--ignore=tests/binder", "-p", "no:nbval"],
+    # The nbval plumbing lives in tests/notebooks/, out of the folder the workbook opens on.
     "notebooks": [
         "notebooks",
+        "-p", "tests.notebooks.nbval_plugin",
         "--nbval-lax",
         "--nbval-current-env",
         "--nbval-sanitize-with",
-        "notebooks/nbval-sanitize.cfg",
+        "tests/notebooks/nbval-sanitize.cfg",
         "-p", "no:cacheprovider",
     ],
     "browser": ["tests/browser", "-p", "no:nbval"],
@@ -49,24 +53,56 @@ def say(msg: str) -> None:
     print(f"[dev] {msg}", flush=True)
 
 
+def parse_extras(extras: str) -> frozenset[str]:
+    return frozenset(e.strip() for e in extras.split(",") if e.strip())
+
+
+def install_is_current(stamp: str | None, extras: str, inputs_digest: str) -> bool:
+    """Whether the install recorded in ``stamp`` serves ``extras``: same inputs, a superset of extras.
+
+    ``dev.py test`` installs ``test,lab``; ``dev.py lab`` then needs only ``lab``, which is there.
+    """
+    if not stamp:
+        return False
+    try:
+        recorded = json.loads(stamp)
+        return recorded["inputs"] == inputs_digest and parse_extras(extras) <= set(recorded["extras"])
+    except (ValueError, KeyError, TypeError):
+        return False  # a stamp from an older dev.py, or damaged: install again
+
+
+def stamp_after_install(stamp: str | None, extras: str, inputs_digest: str) -> str:
+    """The stamp to write once ``extras`` are installed; earlier extras count while the inputs are unchanged."""
+    have = set(parse_extras(extras))
+    try:
+        recorded = json.loads(stamp or "")
+        if recorded["inputs"] == inputs_digest:
+            have |= set(recorded["extras"])
+    except (ValueError, KeyError, TypeError):
+        pass
+    return json.dumps({"inputs": inputs_digest, "extras": sorted(have)})
+
+
 def ensure_venv(extras: str) -> None:
-    """Create .venv and install snapbook[extras] unless the same install is already there."""
+    """Create .venv and install snapbook[extras] unless an install serving them is already there."""
     inputs = [ROOT / "pyproject.toml", ROOT / "binder" / "requirements.txt"]
-    digest = hashlib.sha256(extras.encode())
+    digest = hashlib.sha256()
     for path in inputs:
         if path.exists():
             digest.update(path.read_bytes())
-    stamp = VENV / f".installed-{extras.replace(',', '-')}"
-    if stamp.exists() and stamp.read_text() == digest.hexdigest() and PY.exists():
+    stamp_path = VENV / ".installed"
+    stamp = stamp_path.read_text() if stamp_path.exists() else None
+    if PY.exists() and install_is_current(stamp, extras, digest.hexdigest()):
         return
     if not PY.exists():
         say(f"creating {VENV.relative_to(ROOT)}/ with {sys.executable} ({sys.version.split()[0]})")
         venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
+        stamp = None
     say(f"installing snapbook[{extras}] into .venv (first run takes a minute or two)")
     pip = [str(PY), "-m", "pip", "--disable-pip-version-check", "-q"]
     subprocess.run([*pip, "install", "-U", "pip"], check=True)
     subprocess.run([*pip, "install", "-e", f".[{extras}]"], check=True, cwd=ROOT)
-    stamp.write_text(digest.hexdigest())
+    stamp_path.write_text(stamp_after_install(stamp, extras, digest.hexdigest()))
 
 
 def ensure_chromium() -> None:
@@ -144,6 +180,13 @@ def cmd_lab(args: argparse.Namespace) -> int:
     os.execv(cmd[0], cmd)
 
 
+def cmd_notebooks(args: argparse.Namespace) -> int:
+    ensure_venv("test,lab")
+    cmd = [str(PY), str(ROOT / "tests" / "notebooks" / "execute.py"), *args.names]
+    say("re-executing notebooks in place (outputs and widget state saved, per-run noise stripped)")
+    return subprocess.run(cmd, cwd=ROOT).returncode
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="dev.py", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -156,6 +199,9 @@ def main() -> int:
     p.add_argument("--suite", action="append", choices=list(SUITES), help="run only these suites")
     p.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     p.set_defaults(func=cmd_test)
+    p = sub.add_parser("notebooks", help="re-execute notebooks in place, saving outputs and widget state")
+    p.add_argument("names", nargs="*", help="notebooks to run, e.g. 01-keys (default: all)")
+    p.set_defaults(func=cmd_notebooks)
     args = parser.parse_args()
     return args.func(args)
 

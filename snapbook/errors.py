@@ -17,6 +17,7 @@ __all__ = [
     "KeyFormatError",
     "KeyKindError",
     "KeyTypeError",
+    "OutputExistsError",
     "PassphraseError",
     "QrisError",
     "RequestTimeoutError",
@@ -179,3 +180,10 @@ class QrisError(SnapbookError, ValueError):
         self.field = field
         self.tag = tag
         self.offset = offset
+
+
+# --- files written for the user -------------------------------------------------------
+
+
+class OutputExistsError(SnapbookError, FileExistsError):
+    """Writing would overwrite a file the user may have changed (a notebook copied earlier)."""

@@ -98,7 +98,8 @@ def test_binder_environment_builds_and_runs_every_notebook(tmp_path):
     run(str(bindir / "python"), "-m", "pip", "install", "-q", "pytest", "pytest-timeout", "nbval")
     out = run(
         str(bindir / "python"), "-m", "pytest", "-p", "no:cacheprovider", "-q",
-        "--nbval-lax", "--nbval-sanitize-with", "notebooks/nbval-sanitize.cfg",
+        "-p", "tests.notebooks.nbval_plugin",
+        "--nbval-lax", "--nbval-sanitize-with", "tests/notebooks/nbval-sanitize.cfg",
         "--nbval-kernel-name", "python3", "notebooks",
         timeout=600,
     )

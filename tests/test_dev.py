@@ -1,0 +1,78 @@
+"""dev.py, the quickstart script: installs only when needed, runs nbval with plumbing outside notebooks/."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def dev() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("dev_script", ROOT / "dev.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # stdlib only, and main() is guarded
+    return module
+
+
+def test_an_install_of_more_extras_serves_fewer(dev):
+    after_test = dev.stamp_after_install(None, "test,lab", "digest-1")
+    assert dev.install_is_current(after_test, "lab", "digest-1")
+    assert dev.install_is_current(after_test, "test,lab", "digest-1")
+    assert dev.install_is_current(after_test, "lab,test", "digest-1")
+
+
+def test_missing_extras_or_changed_inputs_install_again(dev):
+    after_lab = dev.stamp_after_install(None, "lab", "digest-1")
+    assert not dev.install_is_current(after_lab, "test,lab", "digest-1")
+    assert not dev.install_is_current(after_lab, "lab", "digest-2")
+    assert not dev.install_is_current(None, "lab", "digest-1")
+    assert not dev.install_is_current("5f3a...", "lab", "digest-1")  # a stamp from the old dev.py
+
+
+def test_the_stamp_remembers_earlier_extras_only_for_the_same_inputs(dev):
+    after_lab = dev.stamp_after_install(None, "lab", "digest-1")
+    both = dev.stamp_after_install(after_lab, "test", "digest-1")
+    assert dev.install_is_current(both, "test,lab", "digest-1")
+    changed = dev.stamp_after_install(after_lab, "test", "digest-2")
+    assert not dev.install_is_current(changed, "lab", "digest-2")
+
+
+def test_lab_after_test_does_not_reinstall(dev, tmp_path, monkeypatch):
+    """The user's sequence: ``dev.py test`` then ``dev.py lab`` runs pip once, not twice."""
+    venv = tmp_path / ".venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").write_text("")
+    monkeypatch.setattr(dev, "VENV", venv)
+    monkeypatch.setattr(dev, "PY", venv / "bin" / "python")
+    pip_calls: list[list[str]] = []
+
+    def fake_run(cmd, **kwargs):
+        pip_calls.append(cmd)
+        return subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.setattr(dev.subprocess, "run", fake_run)
+    dev.ensure_venv("test,lab")
+    assert any("-e" in c and ".[test,lab]" in c for c in pip_calls)
+    pip_calls.clear()
+    dev.ensure_venv("lab")
+    assert pip_calls == []
+    dev.ensure_venv("test,lab")
+    assert pip_calls == []
+
+
+def test_the_notebooks_suite_keeps_test_plumbing_out_of_the_workbook_folder(dev):
+    assert sorted(p.name for p in (ROOT / "notebooks").iterdir() if not p.name.startswith(".")) == sorted(
+        [p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb")] + ["README.md"]
+    )
+    suite = dev.SUITES["notebooks"]
+    plugin = suite[suite.index("-p") + 1]
+    assert (ROOT / (plugin.replace(".", "/") + ".py")).is_file()
+    sanitize = suite[suite.index("--nbval-sanitize-with") + 1]
+    assert (ROOT / sanitize).is_file() and not sanitize.startswith("notebooks/")
