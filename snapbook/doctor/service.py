@@ -40,10 +40,10 @@ __all__ = ["MAX_CANDIDATES", "SERVICE_CAUSES", "diagnose_notification", "diagnos
 SERVICE_CAUSES: dict[str, str] = {
     "valid": "valid signature",
     "missing-header": "a signature header is missing",
-    "not-base64": "X-SIGNATURE is not standard base64",
+    "not-base64": "not standard base64",
     "signature-hex": "the HMAC in hex instead of base64",
     "hmac-sha256": "HMAC-SHA256 instead of HMAC-SHA512",
-    "different-key": "made with another key pair (or not SHA256withRSA)",
+    "different-key": "made with a different key pair",
     "body-not-json": "the body has spaces but is not JSON",
     "body-not-minified": "the body hashed without minifying it",
     "body-separators": "the body re-serialised with other separators",
