@@ -33,7 +33,9 @@ def _qris_body() -> bytes:
         "validityPeriod": "2020-12-18T11:10:00+07:00",
         "additionalInfo": {"callbackUrl": "https://merchant.com/callback/qris?order=1234"},
         "customerDetail": {"name": "Budi Santoso", "email": "budi@example.co.id", "phone": "081234567890"},
-        "itemDetails": [{"name": "Kopi susu", "price": {"value": "10000.00", "currency": "IDR"}, "quantity": 1}],
+        "itemDetails": [
+            {"name": "Kopi susu", "price": {"value": "10000.00", "currency": "IDR"}, "quantity": 1}
+        ],
     }
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
 
@@ -52,17 +54,26 @@ def run(ctx: Context) -> list[Row]:
     rounds = ctx.size(10, 3)
     n = ctx.size(3000, 300)
     rows = []
-    for label, body in (("QRIS generate body, %d B" % len(_qris_body()), _qris_body()),
-                        ("no body (GET)", b""),
-                        ("64 KB body", json.dumps({"items": ["x" * 60] * 1000}, separators=(",", ":")).encode())):
+    for label, body in (
+        (f"QRIS generate body, {len(_qris_body())} B", _qris_body()),
+        ("no body (GET)", b""),
+        ("64 KB body", json.dumps({"items": ["x" * 60] * 1000}, separators=(",", ":")).encode()),
+    ):
         bare = _bare(body)
         assert service_signing.sign_symmetric(SECRET, "POST", PATH, TOKEN, body, TIMESTAMP) == bare()
         rows.append(
             compare_ops(
-                AREA, f"symmetric X-SIGNATURE ({label})",
-                lambda body=body: service_signing.sign_symmetric(SECRET, "POST", PATH, TOKEN, body, TIMESTAMP),
+                AREA,
+                f"symmetric X-SIGNATURE ({label})",
+                lambda body=body: service_signing.sign_symmetric(
+                    SECRET, "POST", PATH, TOKEN, body, TIMESTAMP
+                ),
                 bare,
-                a_label="sign_symmetric", b_label="bare hmac + hashlib", n=n, rounds=rounds, budget_s=ctx.budget_s,
+                a_label="sign_symmetric",
+                b_label="bare hmac + hashlib",
+                n=n,
+                rounds=rounds,
+                budget_s=ctx.budget_s,
             ).check("<= 1.1")
         )
     return rows

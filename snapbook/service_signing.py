@@ -15,8 +15,9 @@ this module reuses its X-TIMESTAMP parser and its RSA sign/verify, and :mod:`sna
 snapbook's choices where the standard leaves room, each enforced with a typed error:
 
 * ``minify`` deletes only JSON whitespace (space, tab, CR, LF) outside strings, and never
-  anything else. Bytes with no such whitespace are hashed exactly as given, JSON or not (minify is
-  the identity on them either way); bytes that do contain whitespace must be JSON, otherwise
+  anything else. Bytes it cannot change are hashed exactly as given without being parsed: no
+  whitespace at all, or an object/array in which no whitespace touches ``{}[],:`` (in JSON,
+  whitespace outside strings always does). Other bytes with whitespace must be JSON, otherwise
   :class:`~snapbook.errors.BodyFormatError`, because which spaces to drop cannot be known.
 * METHOD is upper-cased (HTTP clients send it so); anything but letters is refused.
 * EndpointUrl must be the relative URL as sent (``/api/v1.0/...?...``); an absolute URL is
@@ -38,7 +39,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import lru_cache
-from typing import Literal, Union
+from typing import Literal
 from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -75,7 +76,7 @@ __all__ = [
 ]
 
 #: A request body: the bytes sent (or their text, sent as UTF-8); None or b"" for no body.
-Body = Union[bytes, bytearray, memoryview, str, None]
+Body = bytes | bytearray | memoryview | str | None
 
 #: SHA-256 of the empty string: the hash of a call without a body.
 EMPTY_BODY_SHA256 = hashlib.sha256(b"").hexdigest()
@@ -89,7 +90,9 @@ DEFAULT_VERSION = "v1"
 # --- the body ---------------------------------------------------------------------------
 
 # JSON's four whitespace bytes (RFC 8259 section 2) and its punctuation.
-_CLASSES = bytes(ord("P") if b in b"{}[],:" else ord("W") if b in b" \t\n\r" else ord(".") for b in range(256))
+_CLASSES = bytes(
+    ord("P") if b in b"{}[],:" else ord("W") if b in b" \t\n\r" else ord(".") for b in range(256)
+)
 
 
 def _ws_touches_punctuation(data: bytes) -> bool:
@@ -312,7 +315,9 @@ def symmetric_string_to_sign(
     """``METHOD:EndpointUrl:AccessToken:hash(body):X-TIMESTAMP`` (holds the token: do not log it)."""
     if access_token is None:
         check_access_token(access_token)  # type: ignore[arg-type]
-    return f"{_prefix(method, path, access_token, include_query)}{body_hash(body)}:{_check_timestamp(timestamp)}"
+    return (
+        f"{_prefix(method, path, access_token, include_query)}{body_hash(body)}:{_check_timestamp(timestamp)}"
+    )
 
 
 def asymmetric_string_to_sign(
@@ -322,7 +327,9 @@ def asymmetric_string_to_sign(
     return f"{_prefix(method, path, None, include_query)}{body_hash(body)}:{_check_timestamp(timestamp)}"
 
 
-def notification_string_to_sign(notify_url: str, body: Body, timestamp: str, *, version: str = DEFAULT_VERSION) -> str:
+def notification_string_to_sign(
+    notify_url: str, body: Body, timestamp: str, *, version: str = DEFAULT_VERSION
+) -> str:
     """``NotifyURL:X-VERSION:hash(body):X-TIMESTAMP``, NotifyURL the full URL as registered."""
     return f"{_check_notify_url(notify_url)}:{_check_version(version)}:{body_hash(body)}:{_check_timestamp(timestamp)}"
 
@@ -352,7 +359,9 @@ def sign_symmetric(
     try:
         secret, prefix = _symmetric_parts(client_secret, method, path, access_token, include_query)
     except TypeError:  # an unhashable argument: check it uncached, for the typed error
-        secret, prefix = _symmetric_parts.__wrapped__(client_secret, method, path, access_token, include_query)
+        secret, prefix = _symmetric_parts.__wrapped__(
+            client_secret, method, path, access_token, include_query
+        )
     if type(body) is bytes and not (b" " in body or b"\n" in body or b"\r" in body or b"\t" in body):
         digest = hashlib.sha256(body).hexdigest()  # minify(body) is body itself
     else:
@@ -373,10 +382,18 @@ def _symmetric_parts(
 
 
 def sign_asymmetric(
-    private_key: rsa.RSAPrivateKey, method: str, path: str, body: Body, timestamp: str, *, include_query: bool = True
+    private_key: rsa.RSAPrivateKey,
+    method: str,
+    path: str,
+    body: Body,
+    timestamp: str,
+    *,
+    include_query: bool = True,
 ) -> str:
     """X-SIGNATURE of a service call without a token: base64(SHA256withRSA(key, asymmetric string))."""
-    return rsa_sign(private_key, asymmetric_string_to_sign(method, path, body, timestamp, include_query=include_query))
+    return rsa_sign(
+        private_key, asymmetric_string_to_sign(method, path, body, timestamp, include_query=include_query)
+    )
 
 
 def sign_notification(
@@ -389,7 +406,9 @@ def sign_notification(
 
 # --- verification -------------------------------------------------------------------------
 
-VerificationReason = Literal["valid", "signature-mismatch", "not-base64", "timestamp-stale", "timestamp-future"]
+VerificationReason = Literal[
+    "valid", "signature-mismatch", "not-base64", "timestamp-stale", "timestamp-future"
+]
 
 
 @dataclass(frozen=True)
@@ -405,7 +424,9 @@ class Verification:
 
 
 def _decode(signature: str | bytes) -> bytes | None:
-    text = signature.decode("ascii", "replace") if isinstance(signature, (bytes, bytearray)) else str(signature)
+    text = (
+        signature.decode("ascii", "replace") if isinstance(signature, (bytes, bytearray)) else str(signature)
+    )
     try:
         return base64.b64decode(text.strip(), validate=True)
     except (binascii.Error, ValueError):
@@ -419,15 +440,26 @@ def _fresh(timestamp: str, clock: Clock | None, window: float | None) -> Verific
     now = (clock or system_clock)()
     skew = (now - sent) / timedelta(seconds=1)
     if skew > window:
-        return Verification(False, "timestamp-stale", f"X-TIMESTAMP is {skew:.0f} s old; the window is {window:g} s.")
+        return Verification(
+            False, "timestamp-stale", f"X-TIMESTAMP is {skew:.0f} s old; the window is {window:g} s."
+        )
     if -skew > window:
         return Verification(
-            False, "timestamp-future", f"X-TIMESTAMP is {-skew:.0f} s in the future; the window is {window:g} s."
+            False,
+            "timestamp-future",
+            f"X-TIMESTAMP is {-skew:.0f} s in the future; the window is {window:g} s.",
         )
     return Verification(True, "valid", "the signature verifies and X-TIMESTAMP is fresh")
 
 
-def _verify_hmac(secret: bytes, text: str, signature: str | bytes, timestamp: str, clock: Clock | None, window: float | None) -> Verification:
+def _verify_hmac(
+    secret: bytes,
+    text: str,
+    signature: str | bytes,
+    timestamp: str,
+    clock: Clock | None,
+    window: float | None,
+) -> Verification:
     raw = _decode(signature)
     if raw is None:
         return Verification(False, "not-base64", "X-SIGNATURE is not standard base64.")
@@ -530,9 +562,12 @@ def service_headers(
     if client_secret is not None:
         if access_token is None:
             raise ServiceSignatureInputError(
-                "The symmetric signature needs the access token.", hint="Get a B2B token first (snapbook.TokenClient)."
+                "The symmetric signature needs the access token.",
+                hint="Get a B2B token first (snapbook.TokenClient).",
             )
-        signature = sign_symmetric(client_secret, method, path, access_token, body, timestamp, include_query=include_query)
+        signature = sign_symmetric(
+            client_secret, method, path, access_token, body, timestamp, include_query=include_query
+        )
     else:
         assert private_key is not None
         signature = sign_asymmetric(private_key, method, path, body, timestamp, include_query=include_query)
@@ -677,28 +712,67 @@ def explain_service_signature(
     digest = hashlib.sha256(minified).hexdigest()
     if notify_url is not None:
         if client_secret is None:
-            raise ServiceSignatureInputError("A notification signature needs the client secret.",
-                                             hint="Pass client_secret=...")
+            raise ServiceSignatureInputError(
+                "A notification signature needs the client secret.", hint="Pass client_secret=..."
+            )
         text = notification_string_to_sign(notify_url, sent, timestamp, version=version)
         secret = _secret_bytes(client_secret)
-        return ServiceSignatureSteps("notification", "", notify_url, version, timestamp, "", sent, minified, digest,
-                                     text, _hmac_b64(secret, text), f"HMAC-SHA512, client secret {mask(secret)}")
+        return ServiceSignatureSteps(
+            "notification",
+            "",
+            notify_url,
+            version,
+            timestamp,
+            "",
+            sent,
+            minified,
+            digest,
+            text,
+            _hmac_b64(secret, text),
+            f"HMAC-SHA512, client secret {mask(secret)}",
+        )
     if client_secret is not None and private_key is None:
         if access_token is None:
-            raise ServiceSignatureInputError("The symmetric signature needs the access token.",
-                                             hint="Pass access_token=... (without 'Bearer ').")
-        text = symmetric_string_to_sign(method, path, access_token, sent, timestamp, include_query=include_query)
+            raise ServiceSignatureInputError(
+                "The symmetric signature needs the access token.",
+                hint="Pass access_token=... (without 'Bearer ').",
+            )
+        text = symmetric_string_to_sign(
+            method, path, access_token, sent, timestamp, include_query=include_query
+        )
         secret = _secret_bytes(client_secret)
-        return ServiceSignatureSteps("symmetric", check_method(method), endpoint_url(path, include_query=include_query),
-                                     "", timestamp, access_token, sent, minified, digest, text,
-                                     _hmac_b64(secret, text), f"HMAC-SHA512, client secret {mask(secret)}")
+        return ServiceSignatureSteps(
+            "symmetric",
+            check_method(method),
+            endpoint_url(path, include_query=include_query),
+            "",
+            timestamp,
+            access_token,
+            sent,
+            minified,
+            digest,
+            text,
+            _hmac_b64(secret, text),
+            f"HMAC-SHA512, client secret {mask(secret)}",
+        )
     if private_key is not None and client_secret is None:
         from .keys import fingerprint
 
         text = asymmetric_string_to_sign(method, path, sent, timestamp, include_query=include_query)
-        return ServiceSignatureSteps("asymmetric", check_method(method), endpoint_url(path, include_query=include_query),
-                                     "", timestamp, "", sent, minified, digest, text, rsa_sign(private_key, text),
-                                     f"SHA256withRSA, key SHA-256 fingerprint {fingerprint(private_key)}")
+        return ServiceSignatureSteps(
+            "asymmetric",
+            check_method(method),
+            endpoint_url(path, include_query=include_query),
+            "",
+            timestamp,
+            "",
+            sent,
+            minified,
+            digest,
+            text,
+            rsa_sign(private_key, text),
+            f"SHA256withRSA, key SHA-256 fingerprint {fingerprint(private_key)}",
+        )
     raise ServiceSignatureInputError(
         "Pass exactly one of client_secret (symmetric, or a notification with notify_url) or private_key.",
         hint="Ifortepay's service calls use client_secret and access_token.",

@@ -20,8 +20,9 @@ TS = "2020-12-18T10:55:00+07:00"
 SECRET = "o7sWnn0oGXF7y7JBGf18!"
 TOKEN = "gp9HjjEj813Y9JGoqwOeOPWbnt4CUpvIJbU1mMU4a11MNDZ7Sg5u9a"
 PATH = "/api/v1.0/balance-inquiry?lang=id"
-BODY = json.dumps({"accountNo": "1234567890", "url": "https://m.id/a", "note": "é"}, indent=2,
-                  ensure_ascii=False).encode()
+BODY = json.dumps(
+    {"accountNo": "1234567890", "url": "https://m.id/a", "note": "é"}, indent=2, ensure_ascii=False
+).encode()
 NOTIFY_URL = "https://merchant.com/callback"
 
 
@@ -47,7 +48,18 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 
 
 def sign_args(body_file: str, *extra: str) -> list[str]:
-    return ["sign-service", "--method", "POST", "--path", PATH, "--body", body_file, "--timestamp", TS, *extra]
+    return [
+        "sign-service",
+        "--method",
+        "POST",
+        "--path",
+        PATH,
+        "--body",
+        body_file,
+        "--timestamp",
+        TS,
+        *extra,
+    ]
 
 
 def test_sign_service_symmetric_prints_the_signature(capsys, env, body_file):
@@ -57,20 +69,37 @@ def test_sign_service_symmetric_prints_the_signature(capsys, env, body_file):
 
 
 def test_sign_service_json_shows_each_part_with_the_token_masked(capsys, env, body_file):
-    code, out, _ = run(capsys, *sign_args(body_file, "--secret-env", "SB_SECRET", "--token-env", "SB_TOKEN", "--json"))
+    code, out, _ = run(
+        capsys, *sign_args(body_file, "--secret-env", "SB_SECRET", "--token-env", "SB_TOKEN", "--json")
+    )
     assert code == 0
     doc = json.loads(out)
     assert set(doc) == {"method", "path", "minifiedBody", "bodySha256", "stringToSign", "signature"}
     minified = '{"accountNo":"1234567890","url":"https://m.id/a","note":"é"}'
     assert doc["method"] == "POST" and doc["path"] == PATH and doc["minifiedBody"] == minified
     assert doc["bodySha256"] == hashlib.sha256(minified.encode()).hexdigest()
-    assert doc["stringToSign"].startswith(f"POST:{PATH}:") and doc["stringToSign"].endswith(f":{doc['bodySha256']}:{TS}")
+    assert doc["stringToSign"].startswith(f"POST:{PATH}:") and doc["stringToSign"].endswith(
+        f":{doc['bodySha256']}:{TS}"
+    )
     assert doc["signature"] == sign_symmetric(SECRET, "POST", PATH, TOKEN, BODY, TS)
 
 
 def test_sign_service_no_query_switch(capsys, env):
-    code, out, _ = run(capsys, "sign-service", "--method", "GET", "--path", PATH, "--timestamp", TS, "--no-query",
-                       "--secret-env", "SB_SECRET", "--token-env", "SB_TOKEN")
+    code, out, _ = run(
+        capsys,
+        "sign-service",
+        "--method",
+        "GET",
+        "--path",
+        PATH,
+        "--timestamp",
+        TS,
+        "--no-query",
+        "--secret-env",
+        "SB_SECRET",
+        "--token-env",
+        "SB_TOKEN",
+    )
     assert code == 0
     assert out.strip() == sign_symmetric(SECRET, "GET", "/api/v1.0/balance-inquiry", TOKEN, None, TS)
 
@@ -87,12 +116,30 @@ def test_sign_service_asymmetric_with_an_encrypted_key(capsys, tmp_path, monkeyp
 
 def test_sign_service_reads_the_body_from_stdin_exactly(env):
     # The real entry point, as a user runs it: the body piped on stdin.
-    argv = [sys.executable, "-m", "snapbook", "sign-service", "--method", "POST", "--path", PATH, "--body", "-",
-            "--timestamp", TS, "--secret-env", "SB_SECRET", "--token-env", "SB_TOKEN"]
-    done = subprocess.run(argv, input=BODY, capture_output=True, timeout=60, env={**os.environ})
+    argv = [
+        sys.executable,
+        "-m",
+        "snapbook",
+        "sign-service",
+        "--method",
+        "POST",
+        "--path",
+        PATH,
+        "--body",
+        "-",
+        "--timestamp",
+        TS,
+        "--secret-env",
+        "SB_SECRET",
+        "--token-env",
+        "SB_TOKEN",
+    ]
+    done = subprocess.run(argv, check=False, input=BODY, capture_output=True, timeout=60, env={**os.environ})
     assert done.returncode == 0, done.stderr
     assert done.stdout.decode().strip() == sign_symmetric(SECRET, "POST", PATH, TOKEN, BODY, TS)
-    assert SECRET.encode() not in done.stdout + done.stderr and TOKEN.encode() not in done.stdout + done.stderr
+    assert (
+        SECRET.encode() not in done.stdout + done.stderr and TOKEN.encode() not in done.stdout + done.stderr
+    )
 
 
 @pytest.mark.parametrize(
@@ -101,10 +148,19 @@ def test_sign_service_reads_the_body_from_stdin_exactly(env):
         (["--secret-env", "SB_SECRET"], "--token-env"),  # symmetric without a token
         (["--secret-env", "SB_UNSET", "--token-env", "SB_TOKEN"], "SB_UNSET"),
         (["--secret-env", "SB_SECRET", "--token-env", "SB_BEARER"], "Bearer"),
-        (["--secret-env", "SB_SECRET", "--token-env", "SB_TOKEN", "--timestamp", "2020-12-18 10:55:00"], "X-TIMESTAMP"),
-        (["--secret-env", "SB_SECRET", "--token-env", "SB_TOKEN", "--path", "https://api.senmo.id" + PATH], "absolute"),
+        (
+            ["--secret-env", "SB_SECRET", "--token-env", "SB_TOKEN", "--timestamp", "2020-12-18 10:55:00"],
+            "X-TIMESTAMP",
+        ),
+        (
+            ["--secret-env", "SB_SECRET", "--token-env", "SB_TOKEN", "--path", "https://api.senmo.id" + PATH],
+            "absolute",
+        ),
         (["--secret-env", "SB_SECRET", "--token-env", "SB_TOKEN", "--body", "NOTJSON"], "not JSON"),
-        (["--secret-env", "SB_SECRET", "--token-env", "SB_TOKEN", "--body", "/nonexistent/body.json"], "Cannot read"),
+        (
+            ["--secret-env", "SB_SECRET", "--token-env", "SB_TOKEN", "--body", "/nonexistent/body.json"],
+            "Cannot read",
+        ),
     ],
 )
 def test_sign_service_unusable_input_exits_2(capsys, env, monkeypatch, tmp_path, argv, words):
@@ -118,15 +174,31 @@ def test_sign_service_unusable_input_exits_2(capsys, env, monkeypatch, tmp_path,
 
 
 def test_sign_service_takes_secrets_only_from_the_environment(capsys, env, tmp_path):
-    for argv in (["--secret", SECRET], ["--token", TOKEN], ["--secret-env", "SB_SECRET", "--key", str(tmp_path)]):
+    for argv in (
+        ["--secret", SECRET],
+        ["--token", TOKEN],
+        ["--secret-env", "SB_SECRET", "--key", str(tmp_path)],
+    ):
         with pytest.raises(SystemExit) as exc:
             main(["sign-service", "--method", "POST", "--path", PATH, "--timestamp", TS, *argv])
         assert exc.value.code == 2
     out, err = capsys.readouterr()
     assert SECRET not in out + err and TOKEN not in out + err
     # A secret passed where the variable's name goes is refused without being echoed.
-    code, out, err = run(capsys, "sign-service", "--method", "POST", "--path", PATH, "--timestamp", TS,
-                         "--secret-env", SECRET, "--token-env", "SB_TOKEN")
+    code, out, err = run(
+        capsys,
+        "sign-service",
+        "--method",
+        "POST",
+        "--path",
+        PATH,
+        "--timestamp",
+        TS,
+        "--secret-env",
+        SECRET,
+        "--token-env",
+        "SB_TOKEN",
+    )
     assert code == 2 and "not shown" in err
 
 
@@ -134,8 +206,20 @@ def test_sign_service_takes_secrets_only_from_the_environment(capsys, env, tmp_p
 
 
 def note_args(signature: str, body_file: str, *extra: str) -> list[str]:
-    return ["verify-notification", "--secret-env", "SB_SECRET", "--url", NOTIFY_URL, "--timestamp", TS,
-            "--signature", signature, "--body", body_file, *extra]
+    return [
+        "verify-notification",
+        "--secret-env",
+        "SB_SECRET",
+        "--url",
+        NOTIFY_URL,
+        "--timestamp",
+        TS,
+        "--signature",
+        signature,
+        "--body",
+        body_file,
+        *extra,
+    ]
 
 
 def test_verify_notification_valid(capsys, env, body_file):

@@ -44,8 +44,13 @@ def hmac_b64(secret: str, text: str, algo=hashlib.sha512) -> str:
 
 
 def received(signature: str, token: str = TOKEN) -> dict[str, str]:
-    return {"Host": HOST, "Authorization": f"Bearer {token}", "X-TIMESTAMP": TS, "X-SIGNATURE": signature,
-            "Content-Type": "application/json"}
+    return {
+        "Host": HOST,
+        "Authorization": f"Bearer {token}",
+        "X-TIMESTAMP": TS,
+        "X-SIGNATURE": signature,
+        "Content-Type": "application/json",
+    }
 
 
 def doctor(signature: str, body: bytes = SENT, **kw) -> Diagnosis:
@@ -79,7 +84,10 @@ def test_valid_symmetric_from_the_library_signer():
     [
         ("body-separators", json.dumps(OBJ)),  # Python's default ', ' and ': '
         ("body-separators", json.dumps(OBJ, indent=2, ensure_ascii=False)),
-        ("body-slash-escaped", SENT.decode().replace("/", "\\/")),  # PHP json_encode without UNESCAPED_SLASHES
+        (
+            "body-slash-escaped",
+            SENT.decode().replace("/", "\\/"),
+        ),  # PHP json_encode without UNESCAPED_SLASHES
         ("body-slash-escaped", json.dumps(OBJ, separators=(",", ":")).replace("/", "\\/")),  # PHP's defaults
         ("body-ascii-escaped", json.dumps(OBJ, separators=(",", ":"))),  # ensure_ascii=True
         ("body-sorted-keys", json.dumps(OBJ, sort_keys=True, separators=(",", ":"), ensure_ascii=False)),
@@ -134,20 +142,28 @@ def test_path_without_its_prefix():
     assert "'/api'" in d.summary
 
 
-@pytest.mark.parametrize("url", [f"https://{HOST}{PATH}", f"http://{HOST}{PATH}", f"https://api.senmo.id{PATH}"])
+@pytest.mark.parametrize(
+    "url", [f"https://{HOST}{PATH}", f"http://{HOST}{PATH}", f"https://api.senmo.id{PATH}"]
+)
 def test_path_with_scheme_and_host(url):
     check(doctor(hmac_b64(SECRET, f"POST:{url}:{TOKEN}:{sha(SENT)}:{TS}")), "path-absolute")
 
 
 def test_query_string_dropped():
-    check(doctor(hmac_b64(SECRET, f"POST:/api/v1.0/balance-inquiry:{TOKEN}:{sha(SENT)}:{TS}")), "query-dropped")
+    check(
+        doctor(hmac_b64(SECRET, f"POST:/api/v1.0/balance-inquiry:{TOKEN}:{sha(SENT)}:{TS}")), "query-dropped"
+    )
 
 
 def test_query_string_added_for_a_provider_that_signs_the_path_only():
     sig = hmac_b64(SECRET, f"POST:{PATH}:{TOKEN}:{sha(SENT)}:{TS}")
     check(doctor(sig, include_query=False), "query-added")
-    check(doctor(hmac_b64(SECRET, f"POST:/api/v1.0/balance-inquiry:{TOKEN}:{sha(SENT)}:{TS}"), include_query=False),
-          "valid")
+    check(
+        doctor(
+            hmac_b64(SECRET, f"POST:/api/v1.0/balance-inquiry:{TOKEN}:{sha(SENT)}:{TS}"), include_query=False
+        ),
+        "valid",
+    )
 
 
 # --- token, timestamp, secret --------------------------------------------------------------
@@ -170,8 +186,11 @@ def test_another_token_than_the_one_sent():
 
 @pytest.mark.parametrize(
     "signed_ts,words",
-    [("2020-12-18T10:55:01+07:00", "1 s later"), ("2020-12-18T03:55:00Z", "same instant"),
-     ("2020-12-18T10:54:00+07:00", "60 s earlier")],
+    [
+        ("2020-12-18T10:55:01+07:00", "1 s later"),
+        ("2020-12-18T03:55:00Z", "same instant"),
+        ("2020-12-18T10:54:00+07:00", "60 s earlier"),
+    ],
 )
 def test_another_timestamp(signed_ts, words):
     d = doctor(hmac_b64(SECRET, f"POST:{PATH}:{TOKEN}:{sha(SENT)}:{signed_ts}"))
@@ -201,7 +220,9 @@ def test_hostile_path_stays_within_the_bound():
 
 
 def test_hmac_in_hex():
-    raw = hmac.new(SECRET.encode(), f"POST:{PATH}:{TOKEN}:{sha(SENT)}:{TS}".encode(), hashlib.sha512).hexdigest()
+    raw = hmac.new(
+        SECRET.encode(), f"POST:{PATH}:{TOKEN}:{sha(SENT)}:{TS}".encode(), hashlib.sha512
+    ).hexdigest()
     check(doctor(raw), "signature-hex")
 
 
@@ -241,14 +262,22 @@ def test_asymmetric_with_the_token_and_other_mistakes(private_key):
 
 def test_asymmetric_with_another_key(private_key, other_private_key):
     sig = rsa_sign(other_private_key, f"POST:{PATH}:{sha(SENT)}:{TS}")
-    check(diagnose_service("POST", PATH, received(sig), SENT, public_key=private_key.public_key()), "different-key")
+    check(
+        diagnose_service("POST", PATH, received(sig), SENT, public_key=private_key.public_key()),
+        "different-key",
+    )
 
 
 # --- notifications ----------------------------------------------------------------------------
 
-NOTE = json.dumps({"originalReferenceNo": "A1", "latestTransactionStatus": "00", "amount": {"value": "10000.00",
-                                                                                              "currency": "IDR"}},
-                  separators=(",", ":")).encode()
+NOTE = json.dumps(
+    {
+        "originalReferenceNo": "A1",
+        "latestTransactionStatus": "00",
+        "amount": {"value": "10000.00", "currency": "IDR"},
+    },
+    separators=(",", ":"),
+).encode()
 
 
 def notified(signature: str, version: str | None = "v1") -> dict[str, str]:
@@ -288,11 +317,14 @@ def test_notification_body_timestamp_and_secret_mistakes():
         ("secret-other", hmac_b64(STAGE_SECRET, f"{NOTIFY_URL}:v1:{sha(NOTE)}:{TS}"), (STAGE_SECRET,)),
     ]
     for cause, sig, known in cases:
-        check(diagnose_notification(NOTIFY_URL, notified(sig), NOTE, client_secret=SECRET, known_secrets=known), cause)
+        check(
+            diagnose_notification(NOTIFY_URL, notified(sig), NOTE, client_secret=SECRET, known_secrets=known),
+            cause,
+        )
 
 
 def test_the_package_keeps_the_token_doctor_names():
-    import snapbook.doctor as doctor
+    from snapbook import doctor
     from snapbook.doctor.token import diagnose as token_diagnose
 
     assert doctor.diagnose is token_diagnose

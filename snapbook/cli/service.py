@@ -54,11 +54,15 @@ def body_from_arg(value: str | None) -> bytes | None:
             with open(value, "rb") as f:
                 data = f.read(MAX_BODY_BYTES + 1)
     except OSError as exc:
-        raise ConfigError(f"Cannot read the body from {value!r}: {exc.strerror}.",
-                          hint="Pass a readable file, or '-' to read stdin.") from None
+        raise ConfigError(
+            f"Cannot read the body from {value!r}: {exc.strerror}.",
+            hint="Pass a readable file, or '-' to read stdin.",
+        ) from None
     if len(data) > MAX_BODY_BYTES:
-        raise ConfigError(f"The body is larger than {MAX_BODY_BYTES} bytes.",
-                          hint="SNAP request bodies are a few KB; check the file.")
+        raise ConfigError(
+            f"The body is larger than {MAX_BODY_BYTES} bytes.",
+            hint="SNAP request bodies are a few KB; check the file.",
+        )
     return data
 
 
@@ -70,18 +74,33 @@ def register(sub) -> None:
         help="print a service call's X-SIGNATURE (HMAC with --secret-env/--token-env, RSA with --key): exit 0, 2 unusable input",
     )
     p.add_argument("--method", required=True, metavar="M", help="HTTP method (upper-cased)")
-    p.add_argument("--path", required=True, metavar="PATH",
-                   help="relative URL as sent, with any provider prefix and the query string")
-    p.add_argument("--body", metavar="FILE", help="the body bytes as sent: a file, or - for stdin (default: no body)")
+    p.add_argument(
+        "--path",
+        required=True,
+        metavar="PATH",
+        help="relative URL as sent, with any provider prefix and the query string",
+    )
+    p.add_argument(
+        "--body", metavar="FILE", help="the body bytes as sent: a file, or - for stdin (default: no body)"
+    )
     p.add_argument("--timestamp", required=True, metavar="TS", help="X-TIMESTAMP, byte for byte")
-    p.add_argument("--no-query", action="store_true", help="sign the path without its query string (some providers)")
+    p.add_argument(
+        "--no-query", action="store_true", help="sign the path without its query string (some providers)"
+    )
     how = p.add_mutually_exclusive_group(required=True)
-    how.add_argument("--secret-env", metavar="VAR", help="environment variable holding the client secret (symmetric)")
+    how.add_argument(
+        "--secret-env", metavar="VAR", help="environment variable holding the client secret (symmetric)"
+    )
     how.add_argument("--key", metavar="FILE", help="private key file (asymmetric, no token)")
-    p.add_argument("--token-env", metavar="VAR", help="environment variable holding the access token (symmetric)")
+    p.add_argument(
+        "--token-env", metavar="VAR", help="environment variable holding the access token (symmetric)"
+    )
     add_passphrase_option(p)
-    p.add_argument("--json", action="store_true",
-                   help="print {method, path, minifiedBody, bodySha256, stringToSign (token masked), signature}")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print {method, path, minifiedBody, bodySha256, stringToSign (token masked), signature}",
+    )
     p.set_defaults(func=sign_service_cmd)
 
     p = sub.add_parser(
@@ -89,21 +108,32 @@ def register(sub) -> None:
         allow_abbrev=False,
         help="check an Ifortepay notification's X-SIGNATURE: exit 0 valid, 1 invalid (with the reason), 2 unusable input",
     )
-    p.add_argument("--secret-env", required=True, metavar="VAR", help="environment variable holding the client secret")
+    p.add_argument(
+        "--secret-env", required=True, metavar="VAR", help="environment variable holding the client secret"
+    )
     p.add_argument("--url", required=True, metavar="NOTIFY_URL", help="the notification URL as registered")
     p.add_argument("--version", default=DEFAULT_VERSION, metavar="V", help="X-VERSION (default v1)")
     p.add_argument("--timestamp", required=True, metavar="TS", help="X-TIMESTAMP as received")
     p.add_argument("--signature", required=True, metavar="SIG", help="X-SIGNATURE as received")
     p.add_argument("--body", metavar="FILE", help="the body bytes as received: a file, or - for stdin")
-    p.add_argument("--max-age", type=float, metavar="SECONDS",
-                   help="also refuse an X-TIMESTAMP further than this from now (default: not checked)")
+    p.add_argument(
+        "--max-age",
+        type=float,
+        metavar="SECONDS",
+        help="also refuse an X-TIMESTAMP further than this from now (default: not checked)",
+    )
     p.set_defaults(func=verify_notification_cmd)
 
 
 def sign_service_cmd(args) -> int:
     body = body_from_arg(args.body)
-    common = {"method": args.method, "path": args.path, "body": body, "timestamp": args.timestamp,
-              "include_query": not args.no_query}
+    common = {
+        "method": args.method,
+        "path": args.path,
+        "body": body,
+        "timestamp": args.timestamp,
+        "include_query": not args.no_query,
+    }
     if args.secret_env:
         if args.passphrase_env:
             raise ConfigError("--passphrase-env goes with --key, not --secret-env.", hint="Leave it out.")
@@ -114,8 +144,10 @@ def sign_service_cmd(args) -> int:
         )
     else:
         if args.token_env:
-            raise ConfigError("--token-env goes with --secret-env: the asymmetric signature has no token.",
-                              hint="Leave --token-env out, or sign with --secret-env and --token-env.")
+            raise ConfigError(
+                "--token-env goes with --secret-env: the asymmetric signature has no token.",
+                hint="Leave --token-env out, or sign with --secret-env and --token-env.",
+            )
         steps = explain_service_signature(**common, private_key=private_key_from_args(args))
     if args.json:
         print(json.dumps(steps.to_dict(), ensure_ascii=False))
@@ -131,8 +163,9 @@ def verify_notification_cmd(args) -> int:
     body = body_from_arg(args.body)
     if args.max_age is not None and not args.max_age >= 0:
         raise ConfigError(f"--max-age must be >= 0 seconds, not {args.max_age:g}.", hint="For example 300.")
-    result = verify_notification(secret, args.url, body, args.timestamp, args.signature, version=args.version,
-                                 window=args.max_age)
+    result = verify_notification(
+        secret, args.url, body, args.timestamp, args.signature, version=args.version, window=args.max_age
+    )
     if result.ok:
         print(f"valid: {result.detail}")
         return 0
@@ -145,4 +178,3 @@ def verify_notification_cmd(args) -> int:
     if d.fix:
         print(f"fix: {d.fix}", file=sys.stderr)
     return 1
-

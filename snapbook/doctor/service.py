@@ -32,7 +32,16 @@ from ..keys import fingerprint
 from ..masking import mask
 from ..service_signing import DEFAULT_VERSION, Body, minify
 from ..signing import parse_timestamp
-from .token import _ZONES, Diagnosis, PublicKeyLike, _describe_timestamp, _public_key, _read_timestamp, _renderings, _shift
+from .token import (
+    _ZONES,
+    Diagnosis,
+    PublicKeyLike,
+    _describe_timestamp,
+    _public_key,
+    _read_timestamp,
+    _renderings,
+    _shift,
+)
 
 __all__ = ["MAX_CANDIDATES", "SERVICE_CAUSES", "diagnose_notification", "diagnose_service"]
 
@@ -177,7 +186,9 @@ def diagnose_service(
             return fail
         parts = [m, expected_path, hashes.right, ts]
         extra = {"key_bits": key.key_size, "key_fingerprint": fingerprint(key)}
-        cands = _service_candidates(method, path, expected_path, include_query, None, hashes, ts, found, token, ())
+        cands = _service_candidates(
+            method, path, expected_path, include_query, None, hashes, ts, found, token, ()
+        )
     else:
         if client_secret is None:
             raise TypeError("diagnose_service needs client_secret (symmetric) or public_key (asymmetric)")
@@ -189,8 +200,9 @@ def diagnose_service(
         if hmac_fail is not None:
             return hmac_fail
         target = _hmac_target(secret, sig)
-        cands = _service_candidates(method, path, expected_path, include_query, token, hashes, ts, found, token,
-                                    tuple(known_tokens))
+        cands = _service_candidates(
+            method, path, expected_path, include_query, token, hashes, ts, found, token, tuple(known_tokens)
+        )
         cands = _chain(_secret_candidates(":".join(parts), secret, tuple(known_secrets), sig), cands)
     return _search(":".join(parts), cands, target, ts, sig, tokens_to_mask, hashes, extra)
 
@@ -266,7 +278,9 @@ class _BodyHashes(NamedTuple):
         try:
             minified = minify(sent)
         except BodyFormatError as exc:
-            return Diagnosis(ok=False, cause="body-not-json", summary=exc.message, fix=_FIXES["body-not-json"])
+            return Diagnosis(
+                ok=False, cause="body-not-json", summary=exc.message, fix=_FIXES["body-not-json"]
+            )
         digest = hashlib.sha256(minified).digest()
         right = digest.hex()
         wrong: list[tuple[str, str, str]] = []
@@ -286,21 +300,47 @@ class _BodyHashes(NamedTuple):
             obj = None
         if obj is not None:
             compact = {"separators": (",", ":"), "ensure_ascii": False}
-            add("body-separators", "json.dumps(obj) with default separators ', ' and ': '", json.dumps(obj).encode())
-            add("body-separators", "json.dumps(obj, indent=2)", json.dumps(obj, indent=2, ensure_ascii=False).encode())
-            add("body-separators", "json.dumps(obj) with default separators, non-ASCII kept",
-                json.dumps(obj, ensure_ascii=False).encode())
-            add("body-ascii-escaped", "the body with non-ASCII escaped as \\uXXXX (ensure_ascii=True)",
-                json.dumps(obj, separators=(",", ":")).encode())
+            add(
+                "body-separators",
+                "json.dumps(obj) with default separators ', ' and ': '",
+                json.dumps(obj).encode(),
+            )
+            add(
+                "body-separators",
+                "json.dumps(obj, indent=2)",
+                json.dumps(obj, indent=2, ensure_ascii=False).encode(),
+            )
+            add(
+                "body-separators",
+                "json.dumps(obj) with default separators, non-ASCII kept",
+                json.dumps(obj, ensure_ascii=False).encode(),
+            )
+            add(
+                "body-ascii-escaped",
+                "the body with non-ASCII escaped as \\uXXXX (ensure_ascii=True)",
+                json.dumps(obj, separators=(",", ":")).encode(),
+            )
             plain = json.dumps(obj, **compact)  # type: ignore[arg-type]
-            add("body-slash-escaped", "the body with '/' escaped as '\\/' (PHP json_encode)",
-                plain.replace("/", "\\/").encode())
-            add("body-slash-escaped", "the body with '/' as '\\/' and non-ASCII as \\uXXXX (PHP json_encode defaults)",
-                json.dumps(obj, separators=(",", ":")).replace("/", "\\/").encode())
-            add("body-sorted-keys", "the body re-serialised with sorted keys",
-                json.dumps(obj, sort_keys=True, **compact).encode())  # type: ignore[arg-type]
-            add("body-sorted-keys", "the body re-serialised with sorted keys and default separators",
-                json.dumps(obj, sort_keys=True).encode())
+            add(
+                "body-slash-escaped",
+                "the body with '/' escaped as '\\/' (PHP json_encode)",
+                plain.replace("/", "\\/").encode(),
+            )
+            add(
+                "body-slash-escaped",
+                "the body with '/' as '\\/' and non-ASCII as \\uXXXX (PHP json_encode defaults)",
+                json.dumps(obj, separators=(",", ":")).replace("/", "\\/").encode(),
+            )
+            add(
+                "body-sorted-keys",
+                "the body re-serialised with sorted keys",
+                json.dumps(obj, sort_keys=True, **compact).encode(),
+            )  # type: ignore[arg-type]
+            add(
+                "body-sorted-keys",
+                "the body re-serialised with sorted keys and default separators",
+                json.dumps(obj, sort_keys=True).encode(),
+            )
             add("body-str-dict", "str(obj), Python's repr of the parsed body", str(obj).encode())
         if minified:
             add("body-empty", "the hash of the empty string (as if there were no body)", b"")
@@ -328,7 +368,9 @@ def _decode(sig: str) -> bytes | None:
 
 def _hmac_target(secret: bytes, sig: str) -> _Target:
     raw = _decode(sig) or b""
-    return _Target(lambda text: hmac.compare_digest(raw, hmac.digest(secret, text.encode("utf-8"), "sha512")), True)
+    return _Target(
+        lambda text: hmac.compare_digest(raw, hmac.digest(secret, text.encode("utf-8"), "sha512")), True
+    )
 
 
 def _hmac_shape(secret: bytes, expected: str, sig: str, tokens: list[str], ts: str) -> Diagnosis | None:
@@ -336,42 +378,79 @@ def _hmac_shape(secret: bytes, expected: str, sig: str, tokens: list[str], ts: s
     raw = _decode(sig)
     data = expected.encode("utf-8")
     right = hmac.digest(secret, data, "sha512")
-    base = {"timestamp": ts, "expected_message": _masked(expected, tokens), "signature_masked": mask(sig.strip())}
-    if re.fullmatch(r"[0-9a-fA-F]{128}", sig.strip()):
-        if bytes.fromhex(sig.strip()) == right:
-            return Diagnosis(ok=False, cause="signature-hex", signature_bytes=64, fix=_FIXES["signature-hex"],
-                             summary="X-SIGNATURE is the right HMAC-SHA512, written in hex instead of base64.", **base)
+    base = {
+        "timestamp": ts,
+        "expected_message": _masked(expected, tokens),
+        "signature_masked": mask(sig.strip()),
+    }
+    if re.fullmatch(r"[0-9a-fA-F]{128}", sig.strip()) and bytes.fromhex(sig.strip()) == right:
+        return Diagnosis(
+            ok=False,
+            cause="signature-hex",
+            signature_bytes=64,
+            fix=_FIXES["signature-hex"],
+            summary="X-SIGNATURE is the right HMAC-SHA512, written in hex instead of base64.",
+            **base,
+        )
     if raw is None:
-        return Diagnosis(ok=False, cause="not-base64", fix=_FIXES["not-base64"],
-                         summary="X-SIGNATURE is not standard base64, so no provider can read it.", **base)
+        return Diagnosis(
+            ok=False,
+            cause="not-base64",
+            fix=_FIXES["not-base64"],
+            summary="X-SIGNATURE is not standard base64, so no provider can read it.",
+            **base,
+        )
     if len(raw) == 32 and hmac.compare_digest(raw, hmac.digest(secret, data, "sha256")):
-        return Diagnosis(ok=False, cause="hmac-sha256", signature_bytes=32, fix=_FIXES["hmac-sha256"],
-                         summary="X-SIGNATURE is HMAC-SHA256 of the right string; SNAP's symmetric signature is HMAC-SHA512.",
-                         **base)
+        return Diagnosis(
+            ok=False,
+            cause="hmac-sha256",
+            signature_bytes=32,
+            fix=_FIXES["hmac-sha256"],
+            summary="X-SIGNATURE is HMAC-SHA256 of the right string; SNAP's symmetric signature is HMAC-SHA512.",
+            **base,
+        )
     return None
 
 
 def _rsa_target(key: rsa.RSAPublicKey, sig: str) -> tuple[_Target, Diagnosis | None]:
     raw = _decode(sig)
     k = (key.key_size + 7) // 8
-    base = {"signature_masked": mask(sig.strip()), "key_bits": key.key_size, "key_fingerprint": fingerprint(key)}
+    base = {
+        "signature_masked": mask(sig.strip()),
+        "key_bits": key.key_size,
+        "key_fingerprint": fingerprint(key),
+    }
     if raw is None:
-        return _Target(lambda _t: False, False), Diagnosis(ok=False, cause="not-base64", fix=_FIXES["not-base64"],
-                                                            summary="X-SIGNATURE is not standard base64.", **base)
+        return _Target(lambda _t: False, False), Diagnosis(
+            ok=False,
+            cause="not-base64",
+            fix=_FIXES["not-base64"],
+            summary="X-SIGNATURE is not standard base64.",
+            **base,
+        )
     n, e = key.public_numbers().n, key.public_numbers().e
     s = int.from_bytes(raw, "big")
     if len(raw) != k or s >= n:
         return _Target(lambda _t: False, False), Diagnosis(
-            ok=False, cause="different-key", signature_bytes=len(raw), fix=_FIXES["different-key"],
-            summary=f"X-SIGNATURE is {len(raw)} bytes; an RSA-{key.key_size} signature is {k}.", **base)
+            ok=False,
+            cause="different-key",
+            signature_bytes=len(raw),
+            fix=_FIXES["different-key"],
+            summary=f"X-SIGNATURE is {len(raw)} bytes; an RSA-{key.key_size} signature is {k}.",
+            **base,
+        )
     block = pow(s, e, n).to_bytes(k, "big")
     prefix = b"\x00\x01" + b"\xff" * (k - 3 - len(_SHA256_DIGEST_INFO) - 32) + b"\x00" + _SHA256_DIGEST_INFO
     if block[:-32] != prefix:
         return _Target(lambda _t: False, False), Diagnosis(
-            ok=False, cause="different-key", signature_bytes=len(raw), fix=_FIXES["different-key"],
+            ok=False,
+            cause="different-key",
+            signature_bytes=len(raw),
+            fix=_FIXES["different-key"],
             summary="X-SIGNATURE is not a SHA256withRSA signature by this public key's private key "
             "(another key pair, another hash, or PSS padding; `snapbook doctor` on a token signature says which).",
-            **base)
+            **base,
+        )
     digest = block[-32:]
     return _Target(lambda text: hashlib.sha256(text.encode("utf-8")).digest() == digest, True), None
 
@@ -410,9 +489,15 @@ def _service_candidates(
         yield _Cand("token-empty", "an empty token part", s(tok=""))
         for other in known_tokens:
             if other and other != token:
-                yield _Cand("token-other", f"the token {mask(other)} instead of the one sent ({mask(token)})", s(tok=other))
+                yield _Cand(
+                    "token-other",
+                    f"the token {mask(other)} instead of the one sent ({mask(token)})",
+                    s(tok=other),
+                )
     else:
-        yield _Cand("asymmetric-empty-token", "an empty token part, as if symmetric", f"{m}:{expected_path}::{h}:{ts}")
+        yield _Cand(
+            "asymmetric-empty-token", "an empty token part, as if symmetric", f"{m}:{expected_path}::{h}:{ts}"
+        )
         if header_token:
             yield _Cand("asymmetric-with-token", "the Authorization token in the string", s(tok=header_token))
     for meth in (method.lower(), method.capitalize()):
@@ -431,7 +516,11 @@ def _service_candidates(
     hosts = [found.get("host", "")] + list(_PROVIDER_HOSTS)
     for host in dict.fromkeys(x for x in hosts if x):
         for scheme in ("https", "http"):
-            yield _Cand("path-absolute", f"the full URL {scheme}://{host}{expected_path}", s(p=f"{scheme}://{host}{expected_path}"))
+            yield _Cand(
+                "path-absolute",
+                f"the full URL {scheme}://{host}{expected_path}",
+                s(p=f"{scheme}://{host}{expected_path}"),
+            )
     for text in _timestamps(ts):
         yield _Cand("timestamp-other", text, s(t=text))
 
@@ -454,7 +543,10 @@ def _notification_candidates(url: str, version: str, hashes: _BodyHashes, ts: st
     variants = [
         (rel or "/", "the path only, without scheme and host"),
         (url.rstrip("/") if url.endswith("/") else url + "/", "the trailing '/' toggled"),
-        (url.replace(f"{parts.scheme}://", "https://" if parts.scheme == "http" else "http://", 1), "the other scheme"),
+        (
+            url.replace(f"{parts.scheme}://", "https://" if parts.scheme == "http" else "http://", 1),
+            "the other scheme",
+        ),
         (f"{parts.scheme}://{parts.netloc}", "scheme and host only"),
         (f"{parts.scheme}://{parts.netloc}{parts.path}", "without the query string"),
         (parts.netloc + rel, "without the scheme"),
@@ -499,13 +591,19 @@ def _timestamps(ts: str) -> Iterator[str]:
                 yield text
 
 
-def _secret_candidates(expected: str, secret: bytes, known: tuple[str | bytes, ...], sig: str) -> Iterator[_Cand]:
+def _secret_candidates(
+    expected: str, secret: bytes, known: tuple[str | bytes, ...], sig: str
+) -> Iterator[_Cand]:
     """Secret mistakes are checked by their own HMAC, so they are yielded as pre-decided markers."""
     raw = _decode(sig) or b""
     data = expected.encode("utf-8")
-    variants: list[tuple[bytes, str]] = [(secret + w, f"the secret with a trailing {n}") for w, n in
-                                         ((b"\n", "newline"), (b"\r\n", "CRLF"), (b" ", "space"))]
-    variants += [((k.encode() if isinstance(k, str) else bytes(k)), "another registered secret") for k in known]
+    variants: list[tuple[bytes, str]] = [
+        (secret + w, f"the secret with a trailing {n}")
+        for w, n in ((b"\n", "newline"), (b"\r\n", "CRLF"), (b" ", "space"))
+    ]
+    variants += [
+        ((k.encode() if isinstance(k, str) else bytes(k)), "another registered secret") for k in known
+    ]
     for other, what in variants:
         if other != secret and hmac.compare_digest(raw, hmac.digest(other, data, "sha512")):
             yield _Cand("secret-other", f"{what} ({mask(other)})", _SECRET_MARK)
@@ -555,23 +653,39 @@ def _search(
     }
     if hit is None:
         return Diagnosis(
-            ok=False, cause="unidentified", fix=_FIXES["unidentified"],
+            ok=False,
+            cause="unidentified",
+            fix=_FIXES["unidentified"],
             summary=f"The signature matches neither the expected string nor {tried - 1} usual mistakes.",
             details="With an HMAC this usually means another client secret (stage and production differ; pass "
             "known_secrets to check), or a string to sign outside the usual mistakes.",
             **base,
         )
     if hit.cause == "valid":
-        return Diagnosis(ok=True, cause="valid", summary="The signature is valid for the expected string to sign.",
-                         signed_message=base["expected_message"], **base)
+        return Diagnosis(
+            ok=True,
+            cause="valid",
+            summary="The signature is valid for the expected string to sign.",
+            signed_message=base["expected_message"],
+            **base,
+        )
     if hit.cause == "timestamp-other":
         what = _describe_timestamp(ts, hit.what)
-        summary = f"The signature covers the timestamp {hit.what!r}, not the X-TIMESTAMP header {ts!r}: {what}."
+        summary = (
+            f"The signature covers the timestamp {hit.what!r}, not the X-TIMESTAMP header {ts!r}: {what}."
+        )
     else:
         summary = f"The signature covers {hit.what}: {SERVICE_CAUSES[hit.cause]}."
     signed = None if hit.text == _SECRET_MARK else _masked(hit.text, tokens)
-    return Diagnosis(ok=False, cause=hit.cause, summary=summary, fix=_FIXES[hit.cause], signed_message=signed,
-                     details=f"Found among {tried} candidate strings; the body's right hash is {hashes.right}.", **base)
+    return Diagnosis(
+        ok=False,
+        cause=hit.cause,
+        summary=summary,
+        fix=_FIXES[hit.cause],
+        signed_message=signed,
+        details=f"Found among {tried} candidate strings; the body's right hash is {hashes.right}.",
+        **base,
+    )
 
 
 def _notes(ts: str) -> tuple[str, ...]:
