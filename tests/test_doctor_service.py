@@ -329,3 +329,9 @@ def test_the_package_keeps_the_token_doctor_names():
 
     assert doctor.diagnose is token_diagnose
     assert {"CAUSES", "Diagnosis", "diagnose", "diagnose_request"} <= set(doctor.__all__)
+
+
+def test_a_dict_body_is_named_not_crashed_on():
+    d = doctor(hmac_b64(SECRET, "x"), body=OBJ)  # type: ignore[arg-type]
+    check(d, "body-not-json")
+    assert "bytes" in d.summary

@@ -31,6 +31,7 @@ from ..errors import BodyFormatError, TimestampError
 from ..keys import fingerprint
 from ..masking import mask
 from ..service_signing import DEFAULT_VERSION, Body, minify
+from ..service_signing import _body_bytes as body_bytes
 from ..signing import parse_timestamp
 from .token import (
     _ZONES,
@@ -274,7 +275,12 @@ class _BodyHashes(NamedTuple):
 
     @classmethod
     def of(cls, body: Body) -> _BodyHashes | Diagnosis:
-        sent = body.encode("utf-8") if isinstance(body, str) else bytes(body or b"")
+        try:
+            sent = body_bytes(
+                body
+            )  # a dict is refused (BodyFormatError): the doctor needs the bytes received
+        except BodyFormatError as exc:
+            return Diagnosis(ok=False, cause="body-not-json", summary=exc.message, fix=exc.hint)
         try:
             minified = minify(sent)
         except BodyFormatError as exc:
