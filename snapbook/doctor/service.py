@@ -8,8 +8,11 @@ checks which one the signature covers. It never guesses: a cause is named only w
 signature proves it. For RSA it recovers the signed SHA-256 digest once (``s^e mod n``) and then
 only hashes candidates.
 
-Bounded: at most :data:`MAX_CANDIDATES` candidate strings (each one HMAC-SHA512 or one SHA-256 of
-a string of the body-hash's size), plus one HMAC per re-serialised body; the body is parsed once.
+Bounded: about 1,300-1,700 candidate strings for a usual call (most are other timestamps), never
+more than :data:`MAX_CANDIDATES`; each costs one HMAC-SHA512 (or one SHA-256) of a string about
+as long as the path. The body is parsed once and re-serialised about ten ways; at most 8 prefix
+candidates and :data:`MAX_KNOWN` known tokens and secrets. Measured on 2 loaded cores: 10-40 ms
+for a usual call, 114 ms for an 8 KB path with a 60 KB pretty-printed body.
 """
 
 from __future__ import annotations
@@ -119,6 +122,9 @@ _FIXES: dict[str, str] = {
     "unidentified": "Print the exact string you sign and compare it with the expected one above; check the client "
     "secret (stage and production differ).",
 }
+
+#: At most this many ``known_tokens`` and ``known_secrets`` are tried.
+MAX_KNOWN = 32
 
 #: Upper bound on the candidate strings one diagnosis tries (the timestamp variants are most of them).
 MAX_CANDIDATES = 6000
@@ -493,7 +499,7 @@ def _service_candidates(
         yield _Cand("token-bearer", "'Bearer ' + token in the token part", s(tok=f"Bearer {token}"))
         yield _Cand("token-bearer", "'bearer ' + token in the token part", s(tok=f"bearer {token}"))
         yield _Cand("token-empty", "an empty token part", s(tok=""))
-        for other in known_tokens:
+        for other in known_tokens[:MAX_KNOWN]:
             if other and other != token:
                 yield _Cand(
                     "token-other",
@@ -515,10 +521,11 @@ def _service_candidates(
         yield _Cand("query-dropped", f"{bare!r} without '?{query}'", s(p=bare))
     if not include_query and query:
         yield _Cand("query-added", f"{path!r} with its query string", s(p=path))
-    for i in range(1, len(bare)):
-        if bare[i] == "/" and i < len(bare) - 1:
-            short = expected_path[i:]
-            yield _Cand("path-prefix-dropped", f"{short!r} without the prefix {bare[:i]!r}", s(p=short))
+    # Provider prefixes are a few segments (/api/v1.0): the first 8 slashes bound this loop.
+    slashes = [i for i, c in enumerate(bare[:256]) if c == "/" and 0 < i < len(bare) - 1][:8]
+    for i in slashes:
+        short = expected_path[i:]
+        yield _Cand("path-prefix-dropped", f"{short!r} without the prefix {bare[:i]!r}", s(p=short))
     hosts = [found.get("host", "")] + list(_PROVIDER_HOSTS)
     for host in dict.fromkeys(x for x in hosts if x):
         for scheme in ("https", "http"):
@@ -608,7 +615,8 @@ def _secret_candidates(
         for w, n in ((b"\n", "newline"), (b"\r\n", "CRLF"), (b" ", "space"))
     ]
     variants += [
-        ((k.encode() if isinstance(k, str) else bytes(k)), "another registered secret") for k in known
+        ((k.encode() if isinstance(k, str) else bytes(k)), "another registered secret")
+        for k in known[:MAX_KNOWN]
     ]
     for other, what in variants:
         if other != secret and hmac.compare_digest(raw, hmac.digest(other, data, "sha512")):
