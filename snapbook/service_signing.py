@@ -65,6 +65,7 @@ __all__ = [
     "minify",
     "notification_headers",
     "notification_string_to_sign",
+    "relative_url",
     "service_headers",
     "sign_asymmetric",
     "sign_notification",
@@ -216,6 +217,30 @@ def endpoint_url(path: str, *, include_query: bool = True) -> str:
             f"The endpoint path {path!r} has a '#fragment', which is never sent.", hint=hint
         )
     return path if include_query else path.partition("?")[0]
+
+
+def relative_url(url: object) -> str:
+    """The relative URL a request line carries (path and query, exactly as encoded), for EndpointUrl.
+
+    ``url`` is an absolute URL string (``https://api.senmo.id/api/v1.0/x?a=1`` ->
+    ``/api/v1.0/x?a=1``) or an ``httpx.URL`` (its ``raw_path``: what httpx really sends, after its
+    percent-encoding). Use it to sign what is sent, never a path re-typed by hand.
+    """
+    raw = getattr(url, "raw_path", None)
+    if isinstance(raw, (bytes, bytearray)):
+        return bytes(raw).decode("ascii")
+    if not isinstance(url, str):
+        raise ServiceSignatureInputError(
+            f"Cannot take a path from {type(url).__name__}.",
+            hint="Pass an absolute URL string or an httpx.URL.",
+        )
+    parts = urlsplit(url)
+    if not (parts.scheme and parts.netloc):
+        raise ServiceSignatureInputError(
+            f"{url!r} is not an absolute URL.",
+            hint="Pass the full URL the request goes to, e.g. https://api.senmo.id/...",
+        )
+    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
 
 def check_access_token(token: str) -> str:

@@ -27,6 +27,7 @@ from snapbook.service_signing import (
     minify,
     notification_headers,
     notification_string_to_sign,
+    relative_url,
     service_headers,
     sign_asymmetric,
     sign_notification,
@@ -193,6 +194,23 @@ def test_endpoint_url_keeps_prefix_and_query_and_has_a_switch():
     assert sign_symmetric(SECRET, "POST", "/p?x=1", TOKEN, None, TS) != sign_symmetric(
         SECRET, "POST", "/p", TOKEN, None, TS
     )
+
+
+def test_relative_url_is_the_path_and_query_as_sent():
+    import httpx
+
+    assert (
+        relative_url("https://api.senmo.id/api/v1.0/balance-inquiry?a=1&b=x/y")
+        == "/api/v1.0/balance-inquiry?a=1&b=x/y"
+    )
+    assert relative_url("https://api.senmo.id") == "/"
+    # httpx percent-encodes what it sends; the signature must cover that, not the typed text.
+    request = httpx.Request("POST", "https://api-stage.ifortepay.id/v1.0/qr/qr mpm?nama=Budi Santoso")
+    assert relative_url(request.url) == "/v1.0/qr/qr%20mpm?nama=Budi%20Santoso"
+    assert request.url.raw_path.decode() == relative_url(request.url)
+    for bad in ("/v1.0/x", 42):
+        with pytest.raises(ServiceSignatureInputError):
+            relative_url(bad)
 
 
 @pytest.mark.parametrize(
