@@ -150,7 +150,13 @@ def minify(body: Body) -> bytes:
     if not data.strip(b" \t\n\r"):
         return b""  # only whitespace: no body
     try:
-        json.loads(data)
+        # Decoded as UTF-8 first: json.loads(bytes) would also accept UTF-16/32, whose 0x20
+        # bytes are halves of characters, not spaces.
+        json.loads(data.decode("utf-8"))
+    except RecursionError:
+        raise BodyFormatError(
+            "The body is JSON nested too deeply to parse.", hint="SNAP bodies nest a few levels; check the body."
+        ) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise BodyFormatError(
             f"The body is not JSON ({exc}), so snapbook cannot tell which of its spaces SNAP's minify would drop.",

@@ -338,3 +338,9 @@ def test_a_dict_body_is_named_not_crashed_on():
     d = doctor(hmac_b64(SECRET, "x"), body=OBJ)  # type: ignore[arg-type]
     check(d, "body-not-json")
     assert "bytes" in d.summary
+
+
+def test_hostile_bodies_get_a_diagnosis():
+    deep = b"[" * 100_000 + b"]" * 100_000  # compact, so minify leaves it alone; json.loads would recurse
+    check(doctor(hmac_b64(SECRET, "x"), body=deep), "unidentified")
+    check(doctor(hmac_b64(SECRET, "x"), body=b"[ " * 100_000 + b"]" * 100_000), "body-not-json")

@@ -290,6 +290,10 @@ def test_minify_of_a_non_json_body():
     assert isinstance(exc.value, SnapbookError) and exc.value.hint
     with pytest.raises(BodyFormatError):
         minify({"a": 1})  # type: ignore[arg-type]  # an object is not the bytes sent
+    with pytest.raises(BodyFormatError):
+        minify('{"a": "é"}'.encode("utf-16"))  # json.loads(bytes) alone would accept UTF-16
+    with pytest.raises(BodyFormatError, match="nested too deeply"):
+        minify(b"[ " * 100_000 + b"]" * 100_000)  # hostile input: a typed error, not RecursionError
 
 
 def test_the_bytes_hashed_are_the_bytes_sent():

@@ -307,8 +307,8 @@ class _BodyHashes(NamedTuple):
         if minified != sent:
             add("body-not-minified", "the hash of the body as sent, not minified", sent)
         try:
-            obj = json.loads(minified) if minified else None
-        except ValueError:
+            obj = json.loads(minified.decode("utf-8")) if minified else None
+        except (ValueError, RecursionError):  # not JSON (hashed as sent), or hostile nesting
             obj = None
         if obj is not None:
             compact = {"separators": (",", ":"), "ensure_ascii": False}
