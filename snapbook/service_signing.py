@@ -155,7 +155,8 @@ def minify(body: Body) -> bytes:
         json.loads(data.decode("utf-8"))
     except RecursionError:
         raise BodyFormatError(
-            "The body is JSON nested too deeply to parse.", hint="SNAP bodies nest a few levels; check the body."
+            "The body is JSON nested too deeply to parse.",
+            hint="SNAP bodies nest a few levels; check the body.",
         ) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise BodyFormatError(
