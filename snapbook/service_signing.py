@@ -173,6 +173,13 @@ def body_hash(body: Body) -> str:
 
 # --- the parts of the string to sign ----------------------------------------------------
 
+
+def _quoted(value: object, limit: int = 80) -> str:
+    """``repr`` of a value for an error message, cut to ``limit`` characters (inputs may be hostile)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 1]}… ({len(str(value))} chars)"
+
+
 _METHOD = re.compile(r"[A-Za-z]+")
 
 
@@ -180,7 +187,7 @@ def check_method(method: str) -> str:
     """``method`` upper-cased, as HTTP clients send it; anything but letters is refused."""
     if not isinstance(method, str) or not _METHOD.fullmatch(method):
         raise ServiceSignatureInputError(
-            f"{method!r} is not an HTTP method.",
+            f"{_quoted(method)} is not an HTTP method.",
             hint="Use the method the call is sent with: POST, GET, PUT, PATCH or DELETE.",
         )
     return method.upper()
@@ -211,17 +218,20 @@ def endpoint_url(path: str, *, include_query: bool = True) -> str:
         if parts.scheme and parts.netloc:
             relative = parts.path + (f"?{parts.query}" if parts.query else "")
             raise ServiceSignatureInputError(
-                f"The endpoint {path!r} is an absolute URL; SNAP signs the relative path only ({relative!r}).",
+                f"The endpoint {_quoted(path)} is an absolute URL; SNAP signs the relative path only ({_quoted(relative)}).",
                 hint=hint,
             )
-        raise ServiceSignatureInputError(f"The endpoint path {path!r} does not start with '/'.", hint=hint)
+        raise ServiceSignatureInputError(
+            f"The endpoint path {_quoted(path)} does not start with '/'.", hint=hint
+        )
     if path.startswith("//"):
         raise ServiceSignatureInputError(
-            f"The endpoint path {path!r} starts with '//', which URL parsers read as a host.", hint=hint
+            f"The endpoint path {_quoted(path)} starts with '//', which URL parsers read as a host.",
+            hint=hint,
         )
     if "#" in path:
         raise ServiceSignatureInputError(
-            f"The endpoint path {path!r} has a '#fragment', which is never sent.", hint=hint
+            f"The endpoint path {_quoted(path)} has a '#fragment', which is never sent.", hint=hint
         )
     return path if include_query else path.partition("?")[0]
 
@@ -244,7 +254,7 @@ def relative_url(url: object) -> str:
     parts = urlsplit(url)
     if not (parts.scheme and parts.netloc):
         raise ServiceSignatureInputError(
-            f"{url!r} is not an absolute URL.",
+            f"{_quoted(url)} is not an absolute URL.",
             hint="Pass the full URL the request goes to, e.g. https://api.senmo.id/...",
         )
     return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
@@ -310,7 +320,7 @@ def _check_notify_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ServiceSignatureInputError(
-            f"The NotifyURL {url!r} is not an absolute http(s) URL; a notification signs the full URL.",
+            f"The NotifyURL {_quoted(url)} is not an absolute http(s) URL; a notification signs the full URL.",
             hint=hint,
         )
     return url

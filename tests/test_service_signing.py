@@ -230,6 +230,18 @@ def test_endpoint_url_refuses_what_is_not_a_relative_path(path, words):
     assert words in exc.value.message and exc.value.hint
 
 
+def test_error_messages_stay_short_for_hostile_input():
+    for call in (
+        lambda: sign_symmetric(SECRET, "POST", "x" * 100_000, TOKEN, None, TS),
+        lambda: sign_symmetric(SECRET, "P" * 50_000 + "1", "/v1.0/x", TOKEN, None, TS),
+        lambda: sign_notification(SECRET, "/" + "y" * 100_000, b"", TS),
+        lambda: sign_symmetric(SECRET, "POST", "https://h/" + "z" * 100_000, TOKEN, None, TS),
+    ):
+        with pytest.raises(ServiceSignatureInputError) as exc:
+            call()
+        assert len(str(exc.value)) < 500
+
+
 @pytest.mark.parametrize("token", [f"Bearer {TOKEN}", f"bearer {TOKEN}", "", "tok en", "tok\n"])
 def test_access_token_without_bearer_is_refused_not_stripped(token):
     with pytest.raises(ServiceSignatureInputError) as exc:
