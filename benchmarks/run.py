@@ -38,6 +38,7 @@ from benchmarks._harness import Row, format_table
 #: area -> (module, function). Order is the table's order.
 AREAS: dict[str, tuple[str, str]] = {
     "signing": ("benchmarks.bench_signing", "run"),
+    "service-signing": ("benchmarks.bench_service_signing", "run"),
     "sandbox": ("benchmarks.bench_sandbox", "run"),
     "client": ("benchmarks.bench_client", "run"),
     "log": ("benchmarks.bench_log", "run"),

@@ -72,6 +72,19 @@ _LAZY: dict[str, str] = {
     "parse_qris": "qris",
     "parse_token_response": "client",
     "resolve_endpoint": "endpoints",
+    # Service-call and notification signatures (after the token), and their doctor.
+    "ServiceSignatureSteps": "service_signing",
+    "diagnose_notification": "doctor",
+    "diagnose_service": "doctor",
+    "explain_service_signature": "service_signing",
+    "notification_headers": "service_signing",
+    "service_headers": "service_signing",
+    "sign_asymmetric": "service_signing",
+    "sign_notification": "service_signing",
+    "sign_symmetric": "service_signing",
+    "verify_asymmetric": "service_signing",
+    "verify_notification": "service_signing",
+    "verify_symmetric": "service_signing",
 }
 
 __all__ = sorted(

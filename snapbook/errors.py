@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "ClientKeyError",
+    "BodyFormatError",
     "ConfigError",
     "ConnectionFailedError",
     "DNSError",
@@ -21,6 +22,7 @@ __all__ = [
     "PassphraseError",
     "QrisError",
     "RequestTimeoutError",
+    "ServiceSignatureInputError",
     "SignatureFormatError",
     "SnapResponseError",
     "SnapbookError",
@@ -86,6 +88,18 @@ class TimestampError(SnapbookError, ValueError):
 
 class SignatureFormatError(SnapbookError, ValueError):
     """An X-SIGNATURE that is not standard base64 or has the wrong length."""
+
+
+class ServiceSignatureInputError(SnapbookError, ValueError):
+    """A service-call or notification signature input that cannot be signed as given.
+
+    A lower-case or odd METHOD, an absolute URL where the relative path is meant, ``Bearer `` in
+    the access token, an empty client secret, a non-absolute NotifyURL (snapbook.service_signing).
+    """
+
+
+class BodyFormatError(SnapbookError, ValueError):
+    """A body with whitespace to minify that is not JSON, so which spaces to drop is unknowable."""
 
 
 # --- configuration and the network ----------------------------------------------------

@@ -18,7 +18,7 @@ from ..errors import SnapbookError
 __all__ = ["build_parser", "main"]
 
 # One module per group of commands; each has ``register(subparsers)``.
-_COMMAND_MODULES = ["keys", "signing", "token", "doctor", "sandbox", "notebooks"]
+_COMMAND_MODULES = ["keys", "signing", "token", "doctor", "sandbox", "service", "notebooks"]
 
 
 class _Parser(argparse.ArgumentParser):

@@ -1,4 +1,4 @@
-"""Why an X-SIGNATURE does not verify: the signature doctor.
+"""Why a B2B token request's X-SIGNATURE does not verify: the token signature doctor.
 
 A provider answers a bad token signature with ``401 Unauthorized. [Signature]`` and nothing
 more. Whoever holds the public key can say much more, because RSA verification is public:
@@ -30,11 +30,11 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from .errors import SignatureFormatError, TimestampError
-from .endpoints import TOKEN_PATHS
-from .keys import MIN_BITS_TO_INSPECT, fingerprint, public_key_from
-from .masking import mask
-from .signing import JAKARTA, decode_signature, parse_timestamp
+from ..errors import SignatureFormatError, TimestampError
+from ..endpoints import TOKEN_PATHS
+from ..keys import MIN_BITS_TO_INSPECT, fingerprint, public_key_from
+from ..masking import mask
+from ..signing import JAKARTA, decode_signature, parse_timestamp
 
 __all__ = ["CAUSES", "Diagnosis", "diagnose", "diagnose_request"]
 
@@ -178,7 +178,11 @@ class Diagnosis:
     @property
     def title(self) -> str:
         """A short name for :attr:`cause`."""
-        return CAUSES.get(self.cause, self.cause)
+        if self.cause in CAUSES:
+            return CAUSES[self.cause]
+        from .service import SERVICE_CAUSES  # the service doctor's causes share this result type
+
+        return SERVICE_CAUSES.get(self.cause, self.cause)
 
     @property
     def verdict(self) -> str:
