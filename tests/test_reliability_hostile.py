@@ -481,7 +481,7 @@ CASES: list[Case] = [
     Case("server-huge-headers", ConnectionFailedError, lambda m: via_raw("huge_headers", m)),
     Case("cli-token-server-never-answers", ShownInForm, lambda m: cli_token_raw(m, "silent", RequestTimeoutError)),
     # --- tokens --------------------------------------------------------------------------------------
-    Case("token-not-jwt", TokenFormatError, lambda m: _inspect("opaque-token-value")),
+    Case("token-damaged-jwt", TokenFormatError, lambda m: _inspect("eyJhbGciOiJIUzI1NiJ9.e30")),  # opaque tokens are answered, not refused
     Case("token-none", TokenFormatError, lambda m: _inspect(None)),
     Case("token-header-not-json", TokenFormatError, lambda m: _inspect(_jwt(b"not json", b"{}"))),
     Case("token-deep-payload", TokenFormatError,
