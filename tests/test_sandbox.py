@@ -839,3 +839,55 @@ def test_counting_and_showing_the_journal_do_not_run_the_doctor_on_every_row(pri
         html = sandbox.journal._repr_html_()
         assert len(calls) == 50 and "doctor:" in html  # only the rows shown
         assert not sandbox.journal.to_dataframe(diagnose=False).notes.str.contains("doctor:").any()
+
+
+# --- issue 14: what is snapbook's, not SNAP's, said where it is shown --------------------------
+
+
+def test_openapi_example_signature_verifies_and_the_title_says_lenient():
+    from snapbook.examples import load_vendor_example
+    from snapbook.sandbox import openapi_document
+    from snapbook.signing import string_to_sign, verify
+
+    example = load_vendor_example()
+    doc = openapi_document(SandboxConfig())
+    params = {p["name"]: p for p in doc["paths"][PATHS["payment"]]["post"]["parameters"]}
+    ts, client_key, signature = (params[n]["example"] for n in ("X-TIMESTAMP", "X-CLIENT-KEY", "X-SIGNATURE"))
+    assert verify(example.public_key, string_to_sign(client_key, ts), signature)
+    assert signature != example.documented_signature  # the vendor's example does not verify
+    info = doc["info"]
+    assert "lenient" in info["title"] and "strict" not in info["title"]
+    assert "strict" in info["description"] and "answers like a strict" not in info["description"]
+    assert "(strict)" in openapi_document(SandboxConfig(strict=True))["info"]["title"]
+    assert "4047300" in info["description"] and "sandbox code" in info["description"]
+
+
+def test_cli_help_says_what_the_default_accepts_and_what_strict_changes():
+    out = subprocess.run([sys.executable, "-m", "snapbook", "sandbox", "--help"], capture_output=True, text=True,
+                         check=True).stdout
+    flat = " ".join(out.split())
+    assert "A strict, well-documented" not in flat
+    assert "By default it is lenient" in flat and "--strict refuses those" in flat
+    assert "Z, +hh:mm and .SSS stay accepted" in flat
+    assert "--route-prefix PREFIX" in flat
+    assert "snapbook's choice: SNAP names none" in flat
+
+
+def test_freshness_window_is_called_snapbooks_default():
+    with pytest.raises(ConfigError) as caught:
+        SandboxConfig(freshness_seconds=-1)
+    assert "snapbook's default" in caught.value.hint and "most providers" not in caught.value.hint
+
+
+def test_readme_claim_list_matches_the_claims_the_sandbox_issues(http, private_key):
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    line = next(x for x in readme.splitlines() if "all passed" in x and "HS512 JWT" in x)
+    listed = set(re.findall(r"`(\w+)`", line.split("HS512 JWT", 1)[1].split(")")[0]))
+    with Sandbox() as sandbox:
+        sandbox.register(CLIENT, private_key.public_key())
+        r = http.post(sandbox.token_url("snap"), headers=signed_headers(private_key, CLIENT, make_timestamp()),
+                      json=BODY)
+    claims = jwt.decode(r.json()["accessToken"], options={"verify_signature": False})
+    assert listed == set(claims) and "iss" in listed
