@@ -891,3 +891,13 @@ def test_readme_claim_list_matches_the_claims_the_sandbox_issues(http, private_k
                       json=BODY)
     claims = jwt.decode(r.json()["accessToken"], options={"verify_signature": False})
     assert listed == set(claims) and "iss" in listed
+
+
+def test_journal_marks_the_sandbox_codes_as_such(http):
+    with Sandbox() as sandbox:
+        http.post(sandbox.base_url + "/openapi/v1.0/access-token/b2b", json=BODY)
+        sandbox.faults = Faults(rate_503=1.0)
+        http.post(sandbox.token_url("snap"), json=BODY)
+        lines = [entry.line() for entry in sandbox.journal]
+    assert "404 4047300" in lines[0] and "sandbox code" in lines[0] and "Invalid Transaction Status" in lines[0]
+    assert "503 5037300" in lines[1] and "sandbox code" in lines[1]

@@ -83,6 +83,9 @@ _FAULT_ANSWERS: dict[str, tuple[int, str, str]] = {
     "504": (504, "5047300", "Timeout"),
 }
 
+#: Said with every 404, so nobody reads 4047300 as the standard's 404xx00.
+_SANDBOX_404_NOTE = "4047300 is a sandbox code (the standard's 404xx00 is 'Invalid Transaction Status')"
+
 # Bodies larger than the limit are still read (and discarded) up to this much more, so the
 # client gets its 400 instead of a broken pipe; beyond it the connection is closed.
 _DRAIN_BYTES = 1024 * 1024
@@ -424,6 +427,8 @@ class _TokenRoute:
     ) -> None:
         provider = self.provider
         notes = [f"injected fault: {decision.kind}"]
+        if decision.kind == "503":
+            notes.append("5037300 is a sandbox code: the SNAP table has no 503 row")
         if decision.delay:
             slept = await provider.pause(decision.delay)
             notes.append(_delay_note(decision, slept))
@@ -599,7 +604,9 @@ def create_app(
         product = provider.config.token_paths().get(str(request.scope.get("path")), "")
         info, headers = _request_info(request.scope, provider, product)
         if exc.status_code == 404:  # 4047300 is this sandbox's own code (codes.SANDBOX_CODES)
-            verdict = reject(404, "00", "Not Found. [Unknown path]", [f"no route {info['path']!r}"])
+            verdict = reject(
+                404, "00", "Not Found. [Unknown path]", [f"no route {info['path']!r}", _SANDBOX_404_NOTE]
+            )
         elif exc.status_code == 405:
             allowed = (exc.headers or {}).get("Allow", "")
             verdict = reject(
