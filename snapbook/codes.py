@@ -20,6 +20,7 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass
+from typing import Literal
 
 __all__ = [
     "SANDBOX_CODES",
@@ -306,7 +307,7 @@ class ResponseCode:
     reason: str | None = None
     #: "standard" (the SNAP table), "sandbox" (a snapbook sandbox code, :data:`SANDBOX_CODES`)
     #: or "unknown" (a case outside both tables, or not a code).
-    origin: str = "standard"
+    origin: Literal["standard", "sandbox", "unknown"] = "standard"
     #: For a sandbox code, the sandbox's responseMessage ("Not Found. [Unknown path]").
     sandbox_message: str = ""
 

@@ -168,7 +168,9 @@ def parse_timestamp(
     notes: list[str] = []
     exact: list[str] = []  # differences from Ifortepay's documented form only
     if separator == " ":
-        notes.append("date and time separated by a space instead of 'T' (RFC 3339 allows it; SNAP writes 'T')")
+        notes.append(
+            "date and time separated by a space instead of 'T' (RFC 3339 allows it; SNAP writes 'T')"
+        )
     if zone == "Z":
         offset = timezone.utc
         exact.append("zone written as 'Z' (standard) where Ifortepay's page shows +07:00")
@@ -192,7 +194,9 @@ def parse_timestamp(
             exact.append(f"zone offset {zone} (standard) where Ifortepay's page shows +07:00")
     if fraction:
         if len(fraction) > 4:
-            notes.append(f"{len(fraction) - 1} fractional digits ({fraction}); SNAP's form has at most three (.SSS)")
+            notes.append(
+                f"{len(fraction) - 1} fractional digits ({fraction}); SNAP's form has at most three (.SSS)"
+            )
         else:
             exact.append(f"fractional seconds ({fraction}, standard) where Ifortepay's page shows none")
     try:

@@ -90,7 +90,11 @@ class TokenInfo:
         else:
             left = f"expired {_duration(-self.seconds_left)} ago"
         if not self.is_jwt:
-            rows = [("token", self.token_masked), ("kind", "not a JWT: opaque token"), ("length", str(len(self.token)))]
+            rows = [
+                ("token", self.token_masked),
+                ("kind", "not a JWT: opaque token"),
+                ("length", str(len(self.token))),
+            ]
             return rows + [("note", n) for n in self.notes]
         rows = [
             ("token", self.token_masked),

@@ -183,7 +183,9 @@ def _token_operation(config: SandboxConfig) -> dict[str, Any]:
                 "5007300: injected general error (" + faults + ") 5007301: a sandbox bug.",
                 ["5007300", "5007301"],
             ),
-            "503": _error("Service unavailable; 5037300 is a sandbox code (no 503 row in SNAP). " + faults, ["5037300"]),
+            "503": _error(
+                "Service unavailable; 5037300 is a sandbox code (no 503 row in SNAP). " + faults, ["5037300"]
+            ),
             "504": _error("Timeout. " + faults, ["5047300"]),
         },
     }
