@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 import pytest
@@ -29,18 +30,19 @@ MAX_EXAMPLES = 10
 ST_CLI = "import sys; from schemathesis.cli import schemathesis; sys.exit(schemathesis())"
 
 
-def _run_schemathesis(sb: Sandbox, headers: dict[str, str]) -> tuple[int, str]:
+def _run_schemathesis(sb: Sandbox, headers: dict[str, str], workdir: Path) -> tuple[int, str]:
     args = [sys.executable, "-c", ST_CLI, "run", sb.base_url + "/openapi.json", "--checks", "all"]
     args += ["--max-examples", str(MAX_EXAMPLES), "--seed", "14", "--no-color", "--workers", "1"]
     for name, value in headers.items():
         args += ["-H", f"{name}: {value}"]
-    done = subprocess.run(args, capture_output=True, text=True, timeout=240)
+    # its own folder: schemathesis keeps a .schemathesis/ cache in the working directory
+    done = subprocess.run(args, capture_output=True, text=True, timeout=240, cwd=workdir)
     return done.returncode, done.stdout + done.stderr
 
 
 @pytest.mark.parametrize("strict", [False, True], ids=["lenient", "strict"])
 @pytest.mark.parametrize("signed", [False, True], ids=["unsigned", "signed"])
-def test_schemathesis_finds_no_failure(strict, signed):
+def test_schemathesis_finds_no_failure(strict, signed, tmp_path):
     example = load_vendor_example()
     config = SandboxConfig(strict=strict, freshness_seconds=None, route_prefixes=("/openapi",))
     with Sandbox(config) as sb:
@@ -58,7 +60,7 @@ def test_schemathesis_finds_no_failure(strict, signed):
             assert answer.status_code == 200, answer.text  # the document's example signature verifies
             headers = {**signature, "Authorization": "Bearer " + answer.json()["accessToken"]}
         before = len(sb.journal)
-        code, output = _run_schemathesis(sb, headers)
+        code, output = _run_schemathesis(sb, headers, tmp_path)
         counts = sb.journal.counts()
         received = len(sb.journal) - before
 
