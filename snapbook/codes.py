@@ -7,6 +7,12 @@ Providers word ``responseMessage`` differently (``Unauthorized. [Signature]``,
 
 :func:`parse_code` never raises: an unknown service, an unknown case or a value that is not a
 code at all still gives a :class:`ResponseCode` that says what is known about it.
+
+Two codes are the snapbook sandbox's own, outside the standard's table (:data:`SANDBOX_CODES`):
+``4047300 Not Found. [Unknown path]`` (the standard's 404xx00 is "Invalid Transaction Status")
+and ``5037300 Service Unavailable`` (the standard has no 503 row). :func:`parse_code` presents
+them as sandbox codes (``origin == "sandbox"``), unless the ``message`` shows a real provider's
+meaning.
 """
 
 from __future__ import annotations
@@ -14,8 +20,10 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass
+from typing import Literal
 
 __all__ = [
+    "SANDBOX_CODES",
     "SERVICES",
     "TOKEN_SERVICE",
     "ResponseCode",
@@ -26,10 +34,37 @@ __all__ = [
 #: The service code of Access Token B2B.
 TOKEN_SERVICE = "73"
 
-#: Service codes snapbook knows by name.
+#: Service codes snapbook knows by name: the services of the standard's table that Ifortepay
+#: (Payment, QRIS) and Senmo (Disbursement) use, and the two access tokens.
 SERVICES: dict[str, str] = {
+    "11": "Balance Inquiry",
+    "16": "External Account Inquiry",
+    "18": "Transfer Interbank",
+    "47": "Generate QR MPM (QRIS)",
+    "51": "Query Payment QR MPM (QRIS)",
+    "52": "Notify Payment QR MPM (QRIS)",
     "73": "Access Token B2B",
     "74": "Access Token B2B2C",
+}
+
+#: Codes the snapbook sandbox answers that are not in the SNAP table: code -> (responseMessage,
+#: meaning, hint). Only the sandbox gives them this meaning; a provider's 404xx00 is the
+#: standard's "Invalid Transaction Status".
+SANDBOX_CODES: dict[str, tuple[str, str, str]] = {
+    "4047300": (
+        "Not Found. [Unknown path]",
+        "snapbook sandbox code (not in the SNAP table): nothing is served at this path. "
+        "The standard's 404xx00 is 'Invalid Transaction Status', which the sandbox never means.",
+        "Check the token URL for this product: /auth/merchants/v1.0/access-token/b2b (Payment), "
+        "/api/v1.0/access-token/b2b (Disbursement), /v1.0/access-token/b2b (plain SNAP); an SDK with "
+        "its own prefix needs `snapbook sandbox --route-prefix PREFIX`.",
+    ),
+    "5037300": (
+        "Service Unavailable",
+        "snapbook sandbox code (not in the SNAP table, which has no 503 row): an injected "
+        "'service unavailable' fault.",
+        "Retry with backoff, honouring Retry-After; real providers may answer 503 without a SNAP body.",
+    ),
 }
 
 # (HTTP status, case code) -> standard message. The generic table of the SNAP standard.
@@ -57,8 +92,11 @@ _CASES: dict[tuple[int, str], str] = {
     (404, "01"): "Transaction Not Found",
     (404, "08"): "Invalid Merchant",
     (404, "16"): "Partner Not Found",
+    (404, "18"): "Inconsistent Request",
     (405, "00"): "Requested Function Is Not Supported",
+    (405, "01"): "Requested Operation Is Not Allowed",
     (409, "00"): "Conflict",
+    (409, "01"): "Duplicate partnerReferenceNo",
     (429, "00"): "Too Many Requests",
     (500, "00"): "General Error",
     (500, "01"): "Internal Server Error",
@@ -104,6 +142,22 @@ _GENERIC: dict[tuple[int, str], tuple[str, str]] = {
         "Your account is not allowed to use this feature.",
         "Ask the provider to enable the feature for your client key.",
     ),
+    (404, "00"): (
+        "The transaction's status does not allow this request (Invalid Transaction Status).",
+        "Query the transaction's status first; a token request never gets this from a provider.",
+    ),
+    (404, "01"): (
+        "The provider has no transaction with these references.",
+        "Check originalReferenceNo / originalPartnerReferenceNo and the environment (stage vs production).",
+    ),
+    (404, "08"): (
+        "The provider does not know this merchant.",
+        "Check X-PARTNER-ID and the environment (stage vs production).",
+    ),
+    (404, "18"): (
+        "The request does not match the original transaction (Inconsistent Request).",
+        "Send the same references and amount as the original transaction.",
+    ),
     (404, "16"): (
         "The provider does not know your partner id.",
         "Check X-PARTNER-ID / X-CLIENT-KEY and the environment (stage vs production).",
@@ -112,9 +166,17 @@ _GENERIC: dict[tuple[int, str], tuple[str, str]] = {
         "The provider does not support this function at this URL.",
         "Check the URL path and the HTTP method (token requests are POST).",
     ),
+    (405, "01"): (
+        "The provider does not allow this operation (for this transaction, account or state).",
+        "Check which operations your account may use and the transaction's current status.",
+    ),
     (409, "00"): (
         "The request conflicts with an earlier one (for example the same X-EXTERNAL-ID twice in a day).",
         "Use a fresh X-EXTERNAL-ID for every request.",
+    ),
+    (409, "01"): (
+        "A transaction with this partnerReferenceNo already exists.",
+        "Use a new partnerReferenceNo for every new transaction; query the existing one instead of resending.",
     ),
     (429, "00"): (
         "You sent too many requests; the provider is throttling you.",
@@ -171,11 +233,6 @@ _TOKEN: dict[tuple[int, str], tuple[str, str]] = {
     (401, "01"): (
         "The provider considers the token request unauthorized (invalid token).",
         "Check the client key and the key registered for this environment.",
-    ),
-    (404, "00"): (
-        "Nothing serves token requests at this path (the snapbook sandbox answers 4047300 for unknown paths).",
-        "Check the token URL for this product: /auth/merchants/v1.0/access-token/b2b (Payment), "
-        "/api/v1.0/access-token/b2b (Disbursement), /v1.0/access-token/b2b (plain SNAP).",
     ),
     (409, "00"): (
         "The provider saw a conflicting request.",
@@ -248,13 +305,21 @@ class ResponseCode:
     valid: bool = True
     #: The reason in brackets from responseMessage ("Signature"), when one was given.
     reason: str | None = None
+    #: "standard" (the SNAP table), "sandbox" (a snapbook sandbox code, :data:`SANDBOX_CODES`)
+    #: or "unknown" (a case outside both tables, or not a code).
+    origin: Literal["standard", "sandbox", "unknown"] = "standard"
+    #: For a sandbox code, the sandbox's responseMessage ("Not Found. [Unknown path]").
+    sandbox_message: str = ""
 
     @property
     def is_success(self) -> bool:
         return self.http_status is not None and 200 <= self.http_status < 300
 
     def __str__(self) -> str:
-        title = self.standard_message or "unknown case"
+        if self.origin == "sandbox":
+            title = f"snapbook sandbox code: {self.sandbox_message}"
+        else:
+            title = self.standard_message or "unknown case"
         return f"{self.code} ({self.service}: {title}): {self.meaning}"
 
     def _repr_html_(self) -> str:
@@ -262,7 +327,7 @@ class ResponseCode:
             ("responseCode", self.code),
             ("HTTP status", "" if self.http_status is None else str(self.http_status)),
             ("service", f"{self.service_code or '?'} ({self.service})"),
-            ("case", f"{self.case_code or '?'} ({self.standard_message or 'not in the standard table'})"),
+            ("case", f"{self.case_code or '?'} ({self._case_title()})"),
             ("meaning", self.meaning),
             ("what to check", self.hint),
         ]
@@ -272,10 +337,17 @@ class ResponseCode:
         )
         return f"<table>{body}</table>"
 
+    def _case_title(self) -> str:
+        if self.origin == "sandbox":
+            return f"snapbook sandbox code, not in the SNAP table: {self.sandbox_message}"
+        return self.standard_message or "not in the standard table"
+
 
 def parse_code(code: str | int | None, message: str | None = None) -> ResponseCode:
     """Explain a ``responseCode`` such as ``"4017300"``; ``message`` (responseMessage) sharpens the hint.
 
+    A snapbook sandbox code (:data:`SANDBOX_CODES`) is explained as the sandbox means it, unless
+    ``message`` carries the standard's text for that case (then a provider sent it: the standard applies).
     Never raises: unknown services and cases get the meaning of their HTTP status class, and a
     value that is not seven digits is reported as such (``valid=False``).
     """
@@ -298,8 +370,14 @@ def parse_code(code: str | int | None, message: str | None = None) -> ResponseCo
             known=False,
             valid=False,
             reason=reason,
+            origin="unknown",
         )
     status, service_code, case = int(m.group(1)), m.group(2), m.group(3)
+    sandbox = SANDBOX_CODES.get(text)
+    if sandbox is not None:
+        standard_text = _CASES.get((status, case), "")
+        if not (message and standard_text and standard_text.lower() in message.lower()):
+            return _sandbox_code(text, sandbox, reason)
     service = SERVICES.get(service_code, f"service {service_code}")
     standard = _CASES.get((status, case), "")
     explained = (_TOKEN.get((status, case)) if service_code == TOKEN_SERVICE else None) or _GENERIC.get(
@@ -327,6 +405,25 @@ def parse_code(code: str | int | None, message: str | None = None) -> ResponseCo
         hint=hint,
         known=service_code in SERVICES and bool(standard),
         reason=reason,
+        origin="standard" if standard else "unknown",
+    )
+
+
+def _sandbox_code(code: str, entry: tuple[str, str, str], reason: str | None) -> ResponseCode:
+    message, meaning, hint = entry
+    return ResponseCode(
+        code=code,
+        http_status=int(code[:3]),
+        service_code=code[3:5],
+        case_code=code[5:],
+        service=SERVICES.get(code[3:5], f"service {code[3:5]}"),
+        standard_message="",
+        meaning=meaning,
+        hint=hint,
+        known=True,
+        reason=reason,
+        origin="sandbox",
+        sandbox_message=message,
     )
 
 

@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone, tzinfo
+from typing import Literal
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -26,9 +27,11 @@ from .masking import mask
 
 __all__ = [
     "JAKARTA",
+    "TIMESTAMP_PROFILES",
     "Clock",
     "ParsedTimestamp",
     "SignatureSteps",
+    "TimestampProfile",
     "check_client_key",
     "decode_signature",
     "explain_signature",
@@ -89,34 +92,67 @@ def make_timestamp(clock: Clock | datetime | None = None, tz: tzinfo | str | Non
     return now.astimezone(_zone(tz)).replace(microsecond=0).isoformat()
 
 
+#: The X-TIMESTAMP profiles :func:`parse_timestamp` knows, from most to least exacting.
+#:
+#: - ``ifortepay``: what Ifortepay's token page shows, ``yyyy-MM-ddTHH:mm:ss+07:00`` (no fraction,
+#:   Jakarta offset). snapbook's own choice for what it sends (:func:`make_timestamp`).
+#: - ``snap``: the SNAP standard, ``yyyy-MM-ddTHH:mm:ss(.SSS)TZD`` with TZD the W3C date-time zone
+#:   designator ``Z``, ``+hh:mm`` or ``-hh:mm`` (DOKU sends ``Z``, Senmo's transfers ``.SSS``).
+#:   ``strict=True`` means this profile.
+#: - ``lenient``: the standard plus what real clients also send: ``-00:00``, ``+0700`` (no colon),
+#:   a space instead of ``T``, more than three fraction digits; each is accepted with a note.
+TIMESTAMP_PROFILES: dict[str, str] = {
+    "ifortepay": "yyyy-MM-ddTHH:mm:ss+07:00 (Ifortepay's documented form)",
+    "snap": "yyyy-MM-ddTHH:mm:ss(.SSS)TZD, TZD = Z, +hh:mm or -hh:mm (the SNAP standard)",
+    "lenient": "the SNAP form, plus -00:00, +hhmm, a space for T and longer fractions (each noted)",
+}
+
+TimestampProfile = Literal["ifortepay", "snap", "lenient"]
+
 # ASCII digits only ([0-9], not \d, which matches other scripts' digits) and no trailing newline
-# (fullmatch, not $): a header value must be exactly this text.
+# (fullmatch, not $): a header value must be exactly this text. This is the lenient grammar; the
+# details outside the standard are noted and refused by the stricter profiles.
 _STANDARD = re.compile(
-    r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})"
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})([T ])([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]{1,9})?"
+    r"(Z|[+-][0-9]{2}:?[0-9]{2})"
 )
 
 
 @dataclass(frozen=True)
 class ParsedTimestamp:
-    """A received X-TIMESTAMP, read: the instant, and what was non-standard about its text."""
+    """A received X-TIMESTAMP, read: the instant, and what was outside the SNAP form about its text."""
 
     text: str
     value: datetime
-    #: Human-readable notes on details outside ``yyyy-MM-ddTHH:mm:ss±HH:MM`` (``Z``, fractions, ...).
+    #: Human-readable notes on details outside the SNAP form ``yyyy-MM-ddTHH:mm:ss(.SSS)TZD``
+    #: (``-00:00``, ``+0700``, a space for ``T``, more than three fraction digits).
     notes: tuple[str, ...] = field(default=())
+    #: How it differs from Ifortepay's documented ``yyyy-MM-ddTHH:mm:ss+07:00`` (``Z``, a
+    #: fraction, another offset), besides ``notes``; empty when it is exactly that form.
+    ifortepay_notes: tuple[str, ...] = field(default=())
 
     @property
     def is_standard(self) -> bool:
+        """True when the text is in the SNAP standard's form (``Z`` and ``.SSS`` included)."""
         return not self.notes
 
 
-def parse_timestamp(text: str, *, strict: bool = False) -> ParsedTimestamp:
-    """Read an X-TIMESTAMP the way a lenient (or, with ``strict``, an exacting) server would.
+def parse_timestamp(
+    text: str, *, strict: bool = False, profile: TimestampProfile | None = None
+) -> ParsedTimestamp:
+    """Read an X-TIMESTAMP the way a server with this ``profile`` would (see :data:`TIMESTAMP_PROFILES`).
 
-    Accepts ``+07:00`` and other numeric offsets; unless ``strict``, also ``Z``, ``-00:00`` and
-    fractional seconds, recording each as a note. Anything else raises :class:`TimestampError`
-    saying exactly what is wrong.
+    The default profile is ``lenient``; ``strict=True`` means ``snap``, the standard's
+    ``yyyy-MM-ddTHH:mm:ss(.SSS)TZD``. Lenient-only details are recorded as notes. Anything the
+    profile refuses raises :class:`TimestampError` saying exactly what is wrong.
     """
+    if profile is None:
+        profile = "snap" if strict else "lenient"
+    if profile not in TIMESTAMP_PROFILES:
+        raise TimestampError(
+            f"Unknown X-TIMESTAMP profile {profile!r}.",
+            hint="Use one of: " + ", ".join(TIMESTAMP_PROFILES) + ".",
+        )
     if not isinstance(text, str):
         raise TimestampError(
             f"X-TIMESTAMP must be a string, not {type(text).__name__}.",
@@ -125,25 +161,44 @@ def parse_timestamp(text: str, *, strict: bool = False) -> ParsedTimestamp:
     m = _STANDARD.fullmatch(text)
     if m is None:
         raise TimestampError(_diagnose_timestamp(text), hint=_TS_HINT)
-    year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
-    fraction, zone = m.group(7), m.group(8)
+    year, month, day = (int(g) for g in m.groups()[:3])
+    separator = m.group(4)
+    hour, minute, second = (int(g) for g in m.groups()[4:7])
+    fraction, zone = m.group(8), m.group(9)
     notes: list[str] = []
+    exact: list[str] = []  # differences from Ifortepay's documented form only
+    if separator == " ":
+        notes.append(
+            "date and time separated by a space instead of 'T' (RFC 3339 allows it; SNAP writes 'T')"
+        )
     if zone == "Z":
         offset = timezone.utc
-        notes.append("zone written as 'Z' instead of a numeric offset such as +07:00")
+        exact.append("zone written as 'Z' (standard) where Ifortepay's page shows +07:00")
     else:
         sign = 1 if zone[0] == "+" else -1
-        hh, mm = int(zone[1:3]), int(zone[4:6])
+        digits = zone[1:].replace(":", "")
+        hh, mm = int(digits[:2]), int(digits[2:])
         if hh > 23 or mm > 59:
             raise TimestampError(
                 f"X-TIMESTAMP {text!r} has an impossible zone offset {zone!r} (hours 00-23, minutes 00-59).",
                 hint=_TS_HINT,
             )
         offset = timezone(sign * timedelta(hours=hh, minutes=mm))
+        if ":" not in zone:
+            notes.append(
+                f"zone offset written as {zone!r} without a colon; SNAP's TZD is {zone[:3]}:{zone[3:]}"
+            )
         if zone == "-00:00":
             notes.append("zone written as '-00:00' (RFC 3339 'unknown local offset') instead of a real offset")
+        elif zone != "+07:00" and ":" in zone:
+            exact.append(f"zone offset {zone} (standard) where Ifortepay's page shows +07:00")
     if fraction:
-        notes.append(f"fractional seconds ({fraction}) beyond yyyy-MM-ddTHH:mm:ss")
+        if len(fraction) > 4:
+            notes.append(
+                f"{len(fraction) - 1} fractional digits ({fraction}); SNAP's form has at most three (.SSS)"
+            )
+        else:
+            exact.append(f"fractional seconds ({fraction}, standard) where Ifortepay's page shows none")
     try:
         micro = int((fraction or ".0")[1:7].ljust(6, "0"))
         value = datetime(year, month, day, hour, minute, second, micro, tzinfo=offset)
@@ -151,12 +206,21 @@ def parse_timestamp(text: str, *, strict: bool = False) -> ParsedTimestamp:
         raise TimestampError(
             f"X-TIMESTAMP {text!r} is not a real date and time: {exc}.", hint=_TS_HINT
         ) from None
-    if strict and notes:
+    if profile == "snap" and notes:
         raise TimestampError(
-            f"X-TIMESTAMP {text!r} is not in the strict SNAP form: " + "; ".join(notes) + ".",
+            f"X-TIMESTAMP {text!r} is not in the SNAP form yyyy-MM-ddTHH:mm:ss(.SSS)TZD (strict): "
+            + "; ".join(notes)
+            + ".",
             hint=_TS_HINT,
         )
-    return ParsedTimestamp(text=text, value=value, notes=tuple(notes))
+    if profile == "ifortepay" and (notes or exact):
+        raise TimestampError(
+            f"X-TIMESTAMP {text!r} is not in Ifortepay's documented form yyyy-MM-ddTHH:mm:ss+07:00: "
+            + "; ".join([*notes, *exact])
+            + ".",
+            hint=_TS_HINT,
+        )
+    return ParsedTimestamp(text=text, value=value, notes=tuple(notes), ifortepay_notes=tuple(exact))
 
 
 _TS_HINT = "Send yyyy-MM-ddTHH:mm:ss+07:00, e.g. 2020-12-18T10:55:00+07:00 (snapbook.make_timestamp())."
@@ -195,8 +259,6 @@ def _diagnose_timestamp(text: str) -> str:
         rest = m.group(2)
         if rest == "":
             return f"{q} has no time zone designator; add the offset, e.g. +07:00 for Jakarta."
-        if re.fullmatch(r"[+-]\d{4}", rest):
-            return f"{q} writes the zone offset as {rest!r}; it must have a colon: {rest[:3]}:{rest[3:]}."
         if re.fullmatch(r"[+-]\d{2}", rest):
             return f"{q} writes the zone offset as {rest!r}; it must be hours and minutes: {rest}:00."
         if rest == "z":

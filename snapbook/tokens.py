@@ -1,15 +1,19 @@
 """What an access token says: a JWT's header and claims, when it was issued, when it expires.
 
-SNAP providers issue the B2B access token as a JWT (Ifortepay's is HS512, 900 s). Its claims
-are readable by anyone, only the signature needs the issuer's secret, so
-:func:`inspect_token` always shows them and verifies the signature when given the secret
-(e.g. a sandbox's ``SandboxConfig.secret``). Time is a parameter (``clock``).
+The SNAP standard defines ``accessToken`` as an opaque String(2048): a client must not rely on
+what is inside. Issuing it as a JWT is Ifortepay's choice (HS512, 900 s), and the snapbook
+sandbox's; other providers issue opaque tokens. A JWT's claims are readable by anyone, only the
+signature needs the issuer's secret, so :func:`inspect_token` shows them and verifies the
+signature when given the secret (e.g. a sandbox's ``SandboxConfig.secret``); for an opaque
+token it says "not a JWT: opaque token" and that ``expiresIn`` is the only lifetime there is.
+Time is a parameter (``clock``).
 """
 
 from __future__ import annotations
 
 import html
 import math
+import re
 import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timezone, tzinfo
@@ -19,7 +23,16 @@ from .errors import TokenFormatError
 from .masking import mask
 from .signing import Clock, _zone, system_clock
 
-__all__ = ["TokenInfo", "inspect_token"]
+__all__ = ["OPAQUE_NOTE", "TokenInfo", "inspect_token"]
+
+#: What :func:`inspect_token` says about a token that is not a JWT.
+OPAQUE_NOTE = (
+    "not a JWT: opaque token. SNAP's accessToken is an opaque String(2048); JWTs are Ifortepay's "
+    "choice, not the standard's. Its lifetime is the expiresIn of the token response."
+)
+
+#: Longer than any token a provider sends (SNAP: 2048 characters): refused before any parsing.
+MAX_TOKEN_CHARS = 64 * 1024
 
 _TIME_CLAIMS = {"iat": "issued at", "exp": "expires at", "nbf": "not before"}
 
@@ -47,6 +60,8 @@ class TokenInfo:
     #: Why verification failed, when it did.
     problem: str | None = None
     notes: tuple[str, ...] = ()
+    #: False for an opaque token (not a JWT): header and claims are then empty.
+    is_jwt: bool = True
 
     @property
     def token_masked(self) -> str:
@@ -74,8 +89,16 @@ class TokenInfo:
             left = f"{self.seconds_left} s ({_duration(self.seconds_left)})"
         else:
             left = f"expired {_duration(-self.seconds_left)} ago"
+        if not self.is_jwt:
+            rows = [
+                ("token", self.token_masked),
+                ("kind", "not a JWT: opaque token"),
+                ("length", str(len(self.token))),
+            ]
+            return rows + [("note", n) for n in self.notes]
         rows = [
             ("token", self.token_masked),
+            ("kind", f"JWT ({self.algorithm})" if self.algorithm else "JWT"),
             ("header", _compact(self.header)),
             ("claims", _compact(self.claims)),
             ("issued at", _when(self.issued_at)),
@@ -129,16 +152,41 @@ def inspect_token(
     clock: Clock | datetime | None = None,
     tz: tzinfo | str | None = None,
 ) -> TokenInfo:
-    """Read a JWT access token: header, claims, issue and expiry times in ``tz``, seconds left.
+    """Read an access token: for a JWT, header, claims, issue and expiry times in ``tz``, seconds left.
 
     With ``secret`` (the issuer's HMAC secret or public key) the signature is verified with the
     algorithm the header names; without it ``verified`` is None. An expired token still
-    verifies: expiry is reported separately (``seconds_left``, ``expired``). Raises
-    :class:`~snapbook.errors.TokenFormatError` for anything that is not a JWT.
+    verifies: expiry is reported separately (``seconds_left``, ``expired``). A token that is not
+    a JWT (the standard's opaque String(2048)) gives ``is_jwt=False`` and :data:`OPAQUE_NOTE`.
+    Raises :class:`~snapbook.errors.TokenFormatError` for no token at all and for a damaged JWT
+    (one that starts like a JWT but cannot be read).
     """
     import jwt
 
-    text, notes = _clean(token)
+    text, notes, kind = _clean(token)
+    zone = _zone(tz)
+    now = clock if isinstance(clock, datetime) else (clock or system_clock)()
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=timezone.utc)
+    now = now.astimezone(zone)
+    if kind == "opaque":
+        if len(text) > 2048:
+            notes.append(f"It is {len(text)} characters long; SNAP allows 2048.")
+        return TokenInfo(
+            token=text,
+            header={},
+            claims={},
+            algorithm=None,
+            issued_at=None,
+            expires_at=None,
+            not_before=None,
+            now=now,
+            lifetime_seconds=None,
+            seconds_left=None,
+            verified=None,
+            notes=(OPAQUE_NOTE, *notes),
+            is_jwt=False,
+        )
     try:
         header = jwt.get_unverified_header(text)
         claims = jwt.decode(text, options={"verify_signature": False})
@@ -147,11 +195,6 @@ def inspect_token(
             f"The token {mask(text)} is not a readable JWT: {exc}.",
             hint="Pass the accessToken value from the token response, without quotes.",
         ) from None
-    zone = _zone(tz)
-    now = clock if isinstance(clock, datetime) else (clock or system_clock)()
-    if now.tzinfo is None:
-        now = now.replace(tzinfo=timezone.utc)
-    now = now.astimezone(zone)
     times: dict[str, datetime | None] = {}
     for name, label in _TIME_CLAIMS.items():
         value = claims.get(name)
@@ -188,7 +231,12 @@ def inspect_token(
     )
 
 
-def _clean(token: str | bytes) -> tuple[str, list[str]]:
+#: Three (JWS) or five (JWE) non-empty base64url parts: the shape of a JWT.
+_JWT_SHAPE = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+){2}|[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]*){4}")
+
+
+def _clean(token: str | bytes) -> tuple[str, list[str], str]:
+    """(token text, notes, "jwt" or "opaque"); raises for no token and for a damaged JWT."""
     notes: list[str] = []
     if isinstance(token, (bytes, bytearray)):
         token = bytes(token).decode("ascii", "replace")
@@ -205,22 +253,27 @@ def _clean(token: str | bytes) -> tuple[str, list[str]]:
         raise TokenFormatError(
             "The token is empty.", hint="Pass the accessToken value from the token response."
         )
-    parts = text.split(".")
-    if len(parts) == 5:
+    if len(text) > MAX_TOKEN_CHARS:
         raise TokenFormatError(
-            f"The token {mask(text)} has five parts: it is an encrypted JWE, whose claims only the issuer "
-            "can read.",
-            hint="Only signed JWTs (three parts) can be inspected.",
+            f"The token is {len(text)} characters long, far beyond SNAP's 2048: not an access token.",
+            hint="Pass the accessToken value from the token response, not the whole answer.",
         )
+    parts = text.split(".")
+    # A JWT's header is base64url of '{"...', so it starts with "eyJ"; a value that starts so but
+    # is not JWT-shaped is a damaged JWT (cut short when copied), not an opaque token.
+    if not _JWT_SHAPE.fullmatch(text) and not text.startswith("eyJ"):
+        return text, notes, "opaque"
+    if len(parts) == 5:
+        notes.append("It has five parts: an encrypted JWE, whose claims only the issuer can read.")
+        return text, notes, "opaque"
     if len(parts) != 3:
         raise TokenFormatError(
             f"The token {mask(text)} has {len(parts)} dot-separated part{'s' if len(parts) != 1 else ''}; "
             "a JWT has "
             "three (header.claims.signature).",
-            hint="Some providers issue opaque tokens, which carry no readable claims; "
-            "otherwise copy the whole accessToken value.",
+            hint="It starts like a JWT (eyJ...) but is cut short: copy the whole accessToken value.",
         )
-    return text, notes
+    return text, notes, "jwt"
 
 
 def _verify(

@@ -72,7 +72,57 @@ def test_unknown_case_is_graceful():
 
 def test_503_has_a_meaning_though_the_standard_has_no_row():
     parsed = parse_code("5037300")
-    assert not parsed.known and "unavailable" in parsed.meaning.lower() and "Retry" in parsed.hint
+    assert parsed.origin == "sandbox" and parsed.standard_message == ""
+    assert "unavailable" in parsed.meaning.lower() and "Retry" in parsed.hint
+    assert "503 without" in parsed.hint
+    assert parse_code("5031100").origin == "unknown" and not parse_code("5031100").known
+
+
+# Issue 14 item 2: 4047300 is the sandbox's "unknown path", not the standard's 404xx00.
+def test_sandbox_unknown_path_is_presented_as_a_sandbox_code():
+    parsed = parse_code("4047300")
+    assert parsed.origin == "sandbox" and parsed.sandbox_message == "Not Found. [Unknown path]"
+    assert parsed.standard_message == ""
+    assert "Invalid Transaction Status" not in str(parsed).split(":", 2)[1]  # not its title
+    assert str(parsed).startswith("4047300 (Access Token B2B: snapbook sandbox code: Not Found. [Unknown path])")
+    assert "snapbook sandbox code, not in the SNAP table" in parsed._repr_html_()
+    assert "--route-prefix" in parsed.hint
+    same = parse_code("4047300", "Not Found. [Unknown path]")
+    assert same.origin == "sandbox" and same.reason == "Unknown path"
+
+
+def test_a_provider_404xx00_keeps_the_standard_meaning():
+    parsed = parse_code("4047300", "Invalid Transaction Status")
+    assert parsed.origin == "standard" and parsed.standard_message == "Invalid Transaction Status"
+    assert "status" in parsed.meaning.lower()
+    other = parse_code("4042500")
+    assert other.origin == "standard" and other.standard_message == "Invalid Transaction Status"
+
+
+# Issue 14 item 6: the standard's 405xx01 and 409xx01, and its services by name.
+@pytest.mark.parametrize(
+    "code, service, message",
+    [
+        ("4051801", "Transfer Interbank", "Requested Operation Is Not Allowed"),
+        ("4094701", "Generate QR MPM (QRIS)", "Duplicate partnerReferenceNo"),
+        ("4041818", "Transfer Interbank", "Inconsistent Request"),
+        ("2001100", "Balance Inquiry", "Successful"),
+        ("4001601", "External Account Inquiry", "Invalid Field Format {field name}"),
+        ("2005100", "Query Payment QR MPM (QRIS)", "Successful"),
+        ("2005200", "Notify Payment QR MPM (QRIS)", "Successful"),
+    ],
+)
+def test_standard_cases_and_services_by_name(code, service, message):
+    parsed = parse_code(code)
+    assert parsed.known and parsed.origin == "standard"
+    assert parsed.service == service and parsed.standard_message == message
+    assert "not in the standard table" not in parsed.meaning
+
+
+def test_duplicate_partner_reference_says_what_to_do():
+    parsed = parse_code("4094701")
+    assert "partnerReferenceNo" in parsed.meaning and "new partnerReferenceNo" in parsed.hint
+    assert "not allow" in parse_code("4051801").meaning
 
 
 @pytest.mark.parametrize("value", [None, "", "abc", "123456", "12345678", "40173OO", "4017300\n1"])

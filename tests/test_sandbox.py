@@ -130,23 +130,36 @@ CASES = [
     Case("ok-charset", _ok(Content_Type="application/json; charset=utf-8"), 200, "2007300", "Successful"),
     Case("ok-edge-of-window", lambda k, o: signed(k, ts=at(-300)), 200, "2007300", "Successful"),
     Case("ok-no-additionalInfo", _ok(body={"grantType": "client_credentials"}), 200, "2007300", "Successful"),
-    Case("lenient-Z", lambda k, o: signed(k, ts="2026-01-15T03:00:00Z"), 200, "2007300", "Successful", "'Z'"),
+    # the standard's own forms (issue 14 item 1): both modes accept them, without a note
+    *[
+        Case(f"{mode}-standard-{name}", lambda k, o, ts=ts: signed(k, ts=ts), 200, "2007300", "Successful",
+             strict=mode == "strict")
+        for mode in ("lenient", "strict")
+        for name, ts in (("Z", "2026-01-15T03:00:00Z"), ("SSS", "2026-01-15T10:00:00.000+07:00"),
+                         ("SSS-Z", "2026-01-15T03:00:00.123Z"), ("minus-offset", "2026-01-14T22:00:00-05:00"))
+    ],
     Case("lenient--00:00", lambda k, o: signed(k, ts="2026-01-15T03:00:00-00:00"), 200, "2007300", "Successful",
          "-00:00"),
-    Case("lenient-fraction", lambda k, o: signed(k, ts="2026-01-15T10:00:00.123+07:00"), 200, "2007300",
-         "Successful", "fractional seconds"),
+    Case("lenient-no-colon", lambda k, o: signed(k, ts="2026-01-15T10:00:00+0700"), 200, "2007300", "Successful",
+         "without a colon"),
+    Case("lenient-space", lambda k, o: signed(k, ts="2026-01-15 10:00:00+07:00"), 200, "2007300", "Successful",
+         "space instead of 'T'"),
+    Case("lenient-long-fraction", lambda k, o: signed(k, ts="2026-01-15T10:00:00.123456+07:00"), 200, "2007300",
+         "Successful", "at most three (.SSS)"),
     Case("lenient-grant_type", _ok(body={"grant_type": "client_credentials"}), 200, "2007300", "Successful",
          "'grant_type'"),
     Case("lenient-additionalInfo-empty-string", _ok(body={"grantType": "client_credentials", "additionalInfo": ""}),
          200, "2007300", "Successful", 'additionalInfo sent as ""'),
     Case("lenient-extra-field", _ok(body={**BODY, "scope": "x"}), 200, "2007300", "Successful", "'scope'"),
     # strict mode rejects each of them
-    Case("strict-Z", lambda k, o: signed(k, ts="2026-01-15T03:00:00Z"), 400, "4007301",
-         "Invalid Field Format [X-TIMESTAMP]", "strict SNAP form", strict=True),
     Case("strict--00:00", lambda k, o: signed(k, ts="2026-01-15T03:00:00-00:00"), 400, "4007301",
-         "Invalid Field Format [X-TIMESTAMP]", strict=True),
-    Case("strict-fraction", lambda k, o: signed(k, ts="2026-01-15T10:00:00.123+07:00"), 400, "4007301",
-         "Invalid Field Format [X-TIMESTAMP]", strict=True),
+         "Invalid Field Format [X-TIMESTAMP]", "SNAP form", strict=True),
+    Case("strict-no-colon", lambda k, o: signed(k, ts="2026-01-15T10:00:00+0700"), 400, "4007301",
+         "Invalid Field Format [X-TIMESTAMP]", "without a colon", strict=True),
+    Case("strict-space", lambda k, o: signed(k, ts="2026-01-15 10:00:00+07:00"), 400, "4007301",
+         "Invalid Field Format [X-TIMESTAMP]", "space instead of 'T'", strict=True),
+    Case("strict-long-fraction", lambda k, o: signed(k, ts="2026-01-15T10:00:00.1234+07:00"), 400, "4007301",
+         "Invalid Field Format [X-TIMESTAMP]", "at most three", strict=True),
     Case("strict-grant_type", _ok(body={"grant_type": "client_credentials"}), 400, "4007302",
          "Invalid Mandatory Field [grantType]", "strict mode", strict=True),
     Case("strict-additionalInfo-empty-string", _ok(body={"grantType": "client_credentials", "additionalInfo": ""}),
@@ -172,10 +185,10 @@ CASES = [
         Case(f"timestamp-{i}", _ok(X_TIMESTAMP=ts), 400, "4007301", "Invalid Field Format [X-TIMESTAMP]", note)
         for i, (ts, note) in enumerate(
             [
-                ("2026-01-15 10:00:00+07:00", "separates date and time"),
+                ("2026-01-15_10:00:00+07:00", "separates date and time"),
                 ("1768446000", "Unix epoch"),
                 ("2026-01-15T10:00:00", "no time zone"),
-                ("2026-01-15T10:00:00+0700", "colon"),
+                ("2026-01-15T10:00:00+07", "hours and minutes"),
                 ("2026-13-45T10:00:00+07:00", "not a real date"),
                 ("not a time", None),
             ]
@@ -505,8 +518,10 @@ def test_openapi_describes_every_route(sb, http):
     assert doc["servers"][0]["url"] == sb.base_url
     for path in PATHS.values():
         op = doc["paths"][path]["post"]
-        assert {p["name"] for p in op["parameters"]} == {"Content-Type", "X-TIMESTAMP", "X-CLIENT-KEY", "X-SIGNATURE"}
-        assert {"200", "400", "401", "405", "429", "500", "503", "504"} <= set(op["responses"])
+        # Content-Type is the requestBody's media type (OpenAPI ignores a Content-Type parameter)
+        assert {p["name"] for p in op["parameters"]} == {"X-TIMESTAMP", "X-CLIENT-KEY", "X-SIGNATURE"}
+        assert set(op["requestBody"]["content"]) == {"application/json"}
+        assert set(op["responses"]) == {"200", "400", "401", "429", "500", "503", "504"}
         assert set(op["responses"]["200"]["headers"]) == {"X-TIMESTAMP", "X-CLIENT-KEY"}
 
 
@@ -824,3 +839,65 @@ def test_counting_and_showing_the_journal_do_not_run_the_doctor_on_every_row(pri
         html = sandbox.journal._repr_html_()
         assert len(calls) == 50 and "doctor:" in html  # only the rows shown
         assert not sandbox.journal.to_dataframe(diagnose=False).notes.str.contains("doctor:").any()
+
+
+# --- issue 14: what is snapbook's, not SNAP's, said where it is shown --------------------------
+
+
+def test_openapi_example_signature_verifies_and_the_title_says_lenient():
+    from snapbook.examples import load_vendor_example
+    from snapbook.sandbox import openapi_document
+    from snapbook.signing import string_to_sign, verify
+
+    example = load_vendor_example()
+    doc = openapi_document(SandboxConfig())
+    params = {p["name"]: p for p in doc["paths"][PATHS["payment"]]["post"]["parameters"]}
+    ts, client_key, signature = (params[n]["example"] for n in ("X-TIMESTAMP", "X-CLIENT-KEY", "X-SIGNATURE"))
+    assert verify(example.public_key, string_to_sign(client_key, ts), signature)
+    assert signature != example.documented_signature  # the vendor's example does not verify
+    info = doc["info"]
+    assert "lenient" in info["title"] and "strict" not in info["title"]
+    assert "strict" in info["description"] and "answers like a strict" not in info["description"]
+    assert "(strict)" in openapi_document(SandboxConfig(strict=True))["info"]["title"]
+    assert "4047300" in info["description"] and "sandbox code" in info["description"]
+
+
+def test_cli_help_says_what_the_default_accepts_and_what_strict_changes():
+    out = subprocess.run([sys.executable, "-m", "snapbook", "sandbox", "--help"], capture_output=True, text=True,
+                         check=True).stdout
+    flat = " ".join(out.split())
+    assert "A strict, well-documented" not in flat
+    assert "By default it is lenient" in flat and "--strict refuses those" in flat
+    assert "Z, +hh:mm and .SSS stay accepted" in flat
+    assert "--route-prefix PREFIX" in flat
+    assert "snapbook's choice: SNAP names none" in flat
+
+
+def test_freshness_window_is_called_snapbooks_default():
+    with pytest.raises(ConfigError) as caught:
+        SandboxConfig(freshness_seconds=-1)
+    assert "snapbook's default" in caught.value.hint and "most providers" not in caught.value.hint
+
+
+def test_readme_claim_list_matches_the_claims_the_sandbox_issues(http, private_key):
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    line = next(x for x in readme.splitlines() if "all passed" in x and "HS512 JWT" in x)
+    listed = set(re.findall(r"`(\w+)`", line.split("HS512 JWT", 1)[1].split(")")[0]))
+    with Sandbox() as sandbox:
+        sandbox.register(CLIENT, private_key.public_key())
+        r = http.post(sandbox.token_url("snap"), headers=signed_headers(private_key, CLIENT, make_timestamp()),
+                      json=BODY)
+    claims = jwt.decode(r.json()["accessToken"], options={"verify_signature": False})
+    assert listed == set(claims) and "iss" in listed
+
+
+def test_journal_marks_the_sandbox_codes_as_such(http):
+    with Sandbox() as sandbox:
+        http.post(sandbox.base_url + "/openapi/v1.0/access-token/b2b", json=BODY)
+        sandbox.faults = Faults(rate_503=1.0)
+        http.post(sandbox.token_url("snap"), json=BODY)
+        lines = [entry.line() for entry in sandbox.journal]
+    assert "404 4047300" in lines[0] and "sandbox code" in lines[0] and "Invalid Transaction Status" in lines[0]
+    assert "503 5037300" in lines[1] and "sandbox code" in lines[1]

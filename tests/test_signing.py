@@ -95,10 +95,14 @@ def test_make_timestamp_refuses_naive_clock():
     "text, notes",
     [
         ("2020-12-18T10:55:00+07:00", 0),
-        ("2020-12-18T03:55:00Z", 1),
+        ("2020-12-18T03:55:00Z", 0),
+        ("2020-12-18T10:55:00.000+07:00", 0),
+        ("2020-12-18T03:55:00.123Z", 0),
         ("2020-12-18T03:55:00-00:00", 1),
-        ("2020-12-18T10:55:00.123+07:00", 1),
-        ("2020-12-18T03:55:00.123456789Z", 2),
+        ("2020-12-18T10:55:00+0700", 1),
+        ("2020-12-18 10:55:00+07:00", 1),
+        ("2020-12-18T03:55:00.123456789Z", 1),
+        ("2020-12-18 03:55:00.1234-0000", 3),
     ],
 )
 def test_parse_accepts_what_real_clients_send(text, notes):
@@ -113,15 +117,72 @@ def test_parse_accepts_what_real_clients_send(text, notes):
         assert parse_timestamp(text, strict=True).value == parsed.value
 
 
+# Issue 14 item 1: the standard's X-TIMESTAMP is yyyy-MM-ddTHH:mm:ss.SSSTZD, TZD = Z | +hh:mm | -hh:mm.
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2020-12-18T10:55:00.000+07:00",
+        "2020-12-18T03:55:00Z",
+        "2020-12-18T03:55:00.000Z",
+        "2020-12-17T22:55:00-05:00",
+        "2020-12-18T10:55:00+07:00",
+    ],
+)
+def test_strict_accepts_every_form_the_standard_allows(text):
+    parsed = parse_timestamp(text, strict=True)
+    assert parsed.value == datetime(2020, 12, 18, 3, 55, tzinfo=timezone.utc)
+    assert parsed.notes == ()
+    assert parse_timestamp(text, profile="snap") == parsed
+
+
+@pytest.mark.parametrize(
+    "text, note",
+    [
+        ("2020-12-18T03:55:00-00:00", "-00:00"),
+        ("2020-12-18T10:55:00+0700", "without a colon"),
+        ("2020-12-18 10:55:00+07:00", "space instead of 'T'"),
+        ("2020-12-18T10:55:00.1234+07:00", "at most three (.SSS)"),
+    ],
+)
+def test_lenient_only_extras_each_carry_their_note(text, note):
+    parsed = parse_timestamp(text)
+    assert len(parsed.notes) == 1 and note in parsed.notes[0]
+    with pytest.raises(errors.TimestampError) as caught:
+        parse_timestamp(text, strict=True)
+    assert note in str(caught.value) and "SNAP form" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "text, difference",
+    [
+        ("2020-12-18T03:55:00Z", "'Z'"),
+        ("2020-12-18T10:55:00.000+07:00", "fractional seconds"),
+        ("2020-12-18T03:55:00+00:00", "+00:00"),
+    ],
+)
+def test_ifortepay_profile_is_exactly_its_documented_form(text, difference):
+    assert parse_timestamp("2020-12-18T10:55:00+07:00", profile="ifortepay").ifortepay_notes == ()
+    assert any(difference in n for n in parse_timestamp(text).ifortepay_notes)
+    with pytest.raises(errors.TimestampError, match="Ifortepay's documented form") as caught:
+        parse_timestamp(text, profile="ifortepay")
+    assert difference in str(caught.value)
+
+
+def test_unknown_profile_is_a_typed_error():
+    with pytest.raises(errors.TimestampError, match="profile") as caught:
+        parse_timestamp("2020-12-18T10:55:00+07:00", profile="bank")  # type: ignore[arg-type]
+    assert "snap" in caught.value.hint
+
+
 BAD_TIMESTAMPS = [
     ("", "empty"),
     ("2020-12-18", "date only"),
-    ("2020-12-18 10:55:00+07:00", "separates date and time with ' '"),
+    ("2020-12-18_10:55:00+07:00", "separates date and time with '_'"),
     ("2020-12-18t10:55:00+07:00", "separates date and time with 't'"),
     ("2020/12/18T10:55:00+07:00", "another date layout or separators"),
     ("18-12-2020T10:55:00+07:00", "another date layout or separators"),
     ("2020-12-18T10:55:00", "no time zone designator"),
-    ("2020-12-18T10:55:00+0700", "must have a colon"),
+    ("2020-12-18T10:55:00+070", "unreadable zone designator"),
     ("2020-12-18T10:55:00+07", "must be hours and minutes"),
     ("2020-12-18T10:55+07:00", "no seconds"),
     ("2020-2-8T10:55:00+07:00", "one-digit month or day"),

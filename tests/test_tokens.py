@@ -10,7 +10,7 @@ import jwt
 import pytest
 
 from snapbook.errors import SnapbookError, TokenFormatError
-from snapbook.tokens import TokenInfo, inspect_token
+from snapbook.tokens import OPAQUE_NOTE, TokenInfo, inspect_token
 
 SECRET = "s" * 64  # HS512 wants at least 64 bytes
 IAT = 1768965737
@@ -115,21 +115,53 @@ def test_non_numeric_times_are_noted():
     "text, words",
     [
         ("", "empty"),
-        ("opaque-token-without-dots", "1 dot-separated part"),
-        ("a.b", "2 dot-separated parts"),
-        ("a.b.c.d.e", "JWE"),
-        ("!!!.???.***", "not a readable JWT"),
+        ("eyJhbGciOiJIUzUxMiJ9", "cut short"),
+        ("eyJhbGciOiJIUzUxMiJ9.e30", "2 dot-separated parts"),
+        ("abc.def.ghi", "not a readable JWT"),
+        ("x" * 70_000, "far beyond SNAP's 2048"),
     ],
 )
-def test_not_a_jwt(text, words):
+def test_no_token_or_a_damaged_jwt_is_an_error(text, words):
     with pytest.raises(TokenFormatError) as caught:
         inspect_token(text)
     assert words in str(caught.value)
     assert isinstance(caught.value, SnapbookError) and isinstance(caught.value, ValueError)
 
 
+# Issue 14 item 3: a JWT is Ifortepay's choice; the standard's accessToken is opaque.
+@pytest.mark.parametrize(
+    "text",
+    ["opaque-token-without-dots", "2YotnFZFEjr1zCsicMWpAA", "a.b", "!!!.???.***", "a.b.c.d.e", "Bearer 8f4e2a"],
+)
+def test_an_opaque_token_gets_a_clear_answer_not_an_error(text):
+    info = inspect_token(text, clock=at(0))
+    assert info.is_jwt is False
+    assert info.notes[0] == OPAQUE_NOTE and OPAQUE_NOTE.startswith("not a JWT: opaque token")
+    assert "Ifortepay's choice, not the standard's" in OPAQUE_NOTE
+    assert info.header == {} and info.claims == {} and info.expires_at is None and info.expired is None
+    shown = repr(info)
+    assert "kind: not a JWT: opaque token" in shown and "opaque token" in info._repr_html_()
+    if len(text) > 12:
+        assert text not in shown  # masked like any token
+
+
+def test_a_jwe_is_opaque_to_the_client():
+    info = inspect_token("a.b.c.d.e")
+    assert not info.is_jwt and any("JWE" in n for n in info.notes)
+
+
+def test_an_overlong_opaque_token_is_noted():
+    info = inspect_token("t" * 3000)
+    assert not info.is_jwt and any("SNAP allows 2048" in n for n in info.notes)
+
+
+def test_a_jwt_says_it_is_one(vectors):
+    info = inspect_token(vectors["documented_access_token"], clock=at(0))
+    assert info.is_jwt and ("kind", "JWT (HS512)") in info.rows()
+
+
 def test_a_long_bad_token_is_masked_in_the_error():
-    bad = "x" * 60 + "." + "y" * 60
+    bad = "eyJ" + "x" * 60 + "." + "y" * 60
     with pytest.raises(TokenFormatError) as caught:
         inspect_token(bad)
     assert bad not in str(caught.value)

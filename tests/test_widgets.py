@@ -172,7 +172,9 @@ def test_signatureform_updates_live(vendor):
     first = form.steps.signature
     form.client_key.value = vendor.client_key
     assert form.steps.signature == vendor.signature != first
-    form.timestamp.value = "2020-12-18T10:55:00Z"
+    form.timestamp.value = "2020-12-18T03:55:00Z"  # the standard's own TZD: no warning
+    assert "Non-standard X-TIMESTAMP" not in form.text
+    form.timestamp.value = "2020-12-18T10:55:00+0700"  # a lenient-only extra
     assert "Non-standard X-TIMESTAMP" in form.text
     form.timestamp.value = "2020-12-18 10:55:00"
     assert form.steps is None and "TimestampError" in form.text and "'T'" in form.text

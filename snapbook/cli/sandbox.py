@@ -23,8 +23,10 @@ def register(sub) -> None:
     p = sub.add_parser(
         "sandbox",
         help="run a local SNAP token provider (Ctrl+C to stop), printing one line per request",
-        description="A strict, well-documented SNAP provider on loopback: the Payment, Disbursement and plain "
-        "SNAP token routes, /sandbox/v1.0/token/validate and /openapi.json.",
+        description="A well-documented SNAP provider on loopback: the Payment, Disbursement and plain "
+        "SNAP token routes, /sandbox/v1.0/token/validate and /openapi.json. By default it is lenient: it "
+        "accepts the standard's forms plus what real clients also send (-00:00, +0700, a space for T, more "
+        'than three fraction digits, grant_type, additionalInfo "") and notes each; --strict refuses those.',
     )
     p.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, loopback only)"
@@ -40,14 +42,24 @@ def register(sub) -> None:
     p.add_argument(
         "--strict",
         action="store_true",
-        help='reject Z/-00:00 zones, fractions, grant_type, additionalInfo ""',
+        help="refuse what the default (lenient) accepts with a note: X-TIMESTAMP with -00:00, +0700, a space "
+        'for T or more than 3 fraction digits; grant_type; additionalInfo "" (Z, +hh:mm and .SSS stay accepted: '
+        "they are the standard's)",
+    )
+    p.add_argument(
+        "--route-prefix",
+        action="append",
+        default=[],
+        metavar="PREFIX",
+        help="also serve the token routes under PREFIX, for SDKs that hard-code a path (repeatable); "
+        "--route-prefix /openapi serves /openapi/v1.0/access-token/b2b",
     )
     p.add_argument(
         "--freshness",
         type=float,
         default=300,
         metavar="SECONDS",
-        help="X-TIMESTAMP window either way (default 300; 0 turns the check off)",
+        help="X-TIMESTAMP window either way (default 300, snapbook's choice: SNAP names none; 0 turns it off)",
     )
     p.add_argument(
         "--token-lifetime", type=int, default=900, metavar="SECONDS", help="token lifetime (default 900)"
@@ -107,7 +119,7 @@ def sandbox_cmd(args) -> int:
 
     from ..keys import fingerprint, read_public_key
     from ..sandbox import Faults, Sandbox, SandboxConfig
-    from ..sandbox.app import OPENAPI_PATH, PRODUCTS, VALIDATE_PATH
+    from ..sandbox.app import OPENAPI_PATH, VALIDATE_PATH
 
     secret = None
     if args.secret_env:
@@ -137,6 +149,7 @@ def sandbox_cmd(args) -> int:
         max_body_bytes=args.max_body_bytes,
         secret=secret,
         faults=faults,
+        route_prefixes=tuple(args.route_prefix),
     )
     keys = {client_key: read_public_key(Path(path)) for client_key, path in _clients(args.register).items()}
     sandbox = Sandbox(config, host=args.host, port=args.port, clients=keys)
@@ -191,7 +204,7 @@ def sandbox_cmd(args) -> int:
             f"tokens {config.token_lifetime} s)",
             flush=True,
         )
-        for product, path in PRODUCTS.items():
+        for path, product in config.token_paths().items():
             print(f"  {product:<13} POST {sandbox.base_url}{path}")
         print(f"  {'validate':<13} GET|POST {sandbox.base_url}{VALIDATE_PATH}  (Authorization: Bearer ...)")
         print(f"  {'openapi':<13} GET {sandbox.base_url}{OPENAPI_PATH}")

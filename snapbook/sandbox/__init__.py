@@ -1,4 +1,4 @@
-"""A local SNAP provider: a real HTTP server that answers token requests like a strict one.
+"""A local SNAP provider: a real HTTP server that answers token requests, lenient by default, strict on request.
 
 >>> from snapbook.sandbox import Sandbox, SandboxConfig, Faults     # doctest: +SKIP
 >>> with Sandbox(SandboxConfig(strict=True)) as sb:

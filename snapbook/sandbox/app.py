@@ -7,7 +7,9 @@ Routes (see :mod:`snapbook.sandbox.checks` for the order of the checks on a toke
 - ``GET|POST /sandbox/v1.0/token/validate`` with ``Authorization: Bearer <token>``: is this token
   valid now? ``200 2007300`` with the claims in ``additionalInfo``, ``401 4017301 Invalid Token
   (B2B)``, or ``401 4017303 Token Not Found (B2B)`` when no token is sent;
-- ``GET /openapi.json``: the OpenAPI description of all of the above.
+- ``GET /openapi.json``: the OpenAPI description of all of the above;
+- with ``SandboxConfig.route_prefixes``, the token routes again under each prefix (an SDK that
+  posts to ``/openapi/v1.0/access-token/b2b`` needs ``/openapi``).
 
 Every answer, including 404, 405 and injected faults, is SNAP-shaped JSON with the
 ``X-TIMESTAMP`` (the sandbox clock, +07:00) and ``X-CLIENT-KEY`` (the request's, echoed)
@@ -80,6 +82,9 @@ _FAULT_ANSWERS: dict[str, tuple[int, str, str]] = {
     "503": (503, "5037300", "Service Unavailable"),
     "504": (504, "5047300", "Timeout"),
 }
+
+#: Said with every 404, so nobody reads 4047300 as the standard's 404xx00.
+_SANDBOX_404_NOTE = "4047300 is a sandbox code (the standard's 404xx00 is 'Invalid Transaction Status')"
 
 # Bodies larger than the limit are still read (and discarded) up to this much more, so the
 # client gets its 400 instead of a broken pipe; beyond it the connection is closed.
@@ -422,6 +427,8 @@ class _TokenRoute:
     ) -> None:
         provider = self.provider
         notes = [f"injected fault: {decision.kind}"]
+        if decision.kind == "503":
+            notes.append("5037300 is a sandbox code: the SNAP table has no 503 row")
         if decision.delay:
             slept = await provider.pause(decision.delay)
             notes.append(_delay_note(decision, slept))
@@ -594,10 +601,12 @@ def create_app(
         if not isinstance(exc, HTTPException):  # Starlette only routes HTTPException here
             return await crash(request, exc)
         started = time.perf_counter()
-        product = next((p for p, path in PRODUCTS.items() if path == request.scope.get("path")), "")
+        product = provider.config.token_paths().get(str(request.scope.get("path")), "")
         info, headers = _request_info(request.scope, provider, product)
-        if exc.status_code == 404:
-            verdict = reject(404, "00", "Not Found. [Unknown path]", [f"no route {info['path']!r}"])
+        if exc.status_code == 404:  # 4047300 is this sandbox's own code (codes.SANDBOX_CODES)
+            verdict = reject(
+                404, "00", "Not Found. [Unknown path]", [f"no route {info['path']!r}", _SANDBOX_404_NOTE]
+            )
         elif exc.status_code == 405:
             allowed = (exc.headers or {}).get("Allow", "")
             verdict = reject(
@@ -628,7 +637,8 @@ def create_app(
         return provider.error(verdict, headers.get("x-client-key", ""))
 
     routes = [
-        Route(path, _TokenRoute(provider, product), methods=["POST"]) for product, path in PRODUCTS.items()
+        Route(path, _TokenRoute(provider, product), methods=["POST"])
+        for path, product in provider.config.token_paths().items()
     ]
     routes.append(Route(VALIDATE_PATH, validate, methods=["GET", "POST"]))
     routes.append(Route(OPENAPI_PATH, openapi, methods=["GET"]))

@@ -12,10 +12,13 @@ step  check                                            HTTP    responseCode resp
 4     Content-Type, X-TIMESTAMP, X-CLIENT-KEY,         400     4007302      Invalid Mandatory Field [name]
       X-SIGNATURE present and not empty (this order)
 5     Content-Type is application/json                 400     4007301      Invalid Field Format [Content-Type]
-6     X-TIMESTAMP is yyyy-MM-ddTHH:mm:ss±HH:MM         400     4007301      Invalid Field Format [X-TIMESTAMP]
-      (unless strict, also ``Z``, ``-00:00``, fractions)
+6     X-TIMESTAMP is the SNAP form yyyy-MM-ddTHH:mm:  400     4007301      Invalid Field Format [X-TIMESTAMP]
+      ss(.SSS)TZD, TZD = Z/+hh:mm/-hh:mm (unless
+      strict, also -00:00, +hhmm, a space for T and
+      more than 3 fraction digits, each noted)
 7     X-TIMESTAMP within ``freshness_seconds`` of the  401     4017300      Unauthorized. [X-TIMESTAMP out of range]
-      sandbox clock, either way
+      sandbox clock, either way (300 s: snapbook's
+      default; the standard names no window)
 8     X-CLIENT-KEY is registered                       401     4017300      Unauthorized. [Unknown client]
 9     X-SIGNATURE is base64 and verifies with the      401     4017300      Unauthorized. [Signature] (reason)
       registered public key over client_key|timestamp
@@ -38,7 +41,8 @@ a stale request costs no RSA work. Steps 1-3 are applied by :mod:`snapbook.sandb
 when configured, are drawn once the body has been read and answer instead of the size verdict
 and steps 4-13.
 
-Codes outside the standard table, chosen here and documented so clients can rely on them:
+Codes outside the standard table, chosen here and documented so clients can rely on them
+(:data:`snapbook.codes.SANDBOX_CODES` knows them, so ``parse_code`` explains them as sandbox codes):
 
 - ``4047300`` for an unknown path: SNAP has no case for it (404xx00 is "Invalid Transaction
   Status" in the standard); clients should act on the HTTP status.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -14,17 +15,21 @@ __all__ = ["DEFAULT_MAX_BODY_BYTES", "SandboxConfig"]
 #: A token request body is about 60 bytes; 16 KiB leaves room for any additionalInfo.
 DEFAULT_MAX_BODY_BYTES = 16 * 1024
 
+# A route prefix: one or more "/segment" of URL-safe characters, no trailing slash.
+_ROUTE_PREFIX = re.compile(r"(/[A-Za-z0-9._~-]+)+")
+
 
 @dataclass(frozen=True)
 class SandboxConfig:
-    """The sandbox's settings; every one has a default that matches common SNAP providers.
+    """The sandbox's settings; the defaults are lenient, like many SNAP providers in practice.
 
     - ``freshness_seconds``: how far X-TIMESTAMP may be from the sandbox clock, either way
-      (``None`` turns the check off).
+      (``None`` turns the check off). 300 s is snapbook's default: the standard names no window.
     - ``token_lifetime``: seconds a token lives; sent as ``expiresIn``.
-    - ``strict``: reject what real clients send outside the letter of the standard (``Z`` or
-      ``-00:00`` zones, fractional seconds, ``grant_type``, ``additionalInfo: ""``) instead of
-      accepting it with a note.
+    - ``strict``: reject what real clients send outside the letter of the standard (``-00:00``,
+      ``+0700``, a space for ``T``, more than three fraction digits, ``grant_type``,
+      ``additionalInfo: ""``) instead of accepting it with a note. ``Z``, ``+hh:mm``/``-hh:mm``
+      and ``.SSS`` are the standard's own forms: both modes accept them.
     - ``expires_in_as_number``: send ``expiresIn`` as a JSON number (900) instead of the
       standard string ("900").
     - ``max_body_bytes``: larger request bodies are refused (400, 4007300).
@@ -33,6 +38,8 @@ class SandboxConfig:
     - ``clock``: a callable returning an aware datetime (the system clock when ``None``);
       freeze it for exact ``iat``/``exp`` in tests.
     - ``faults``: what to get wrong on purpose (:class:`Faults`).
+    - ``route_prefixes``: the token routes are also served under each prefix, for SDKs that
+      hard-code their provider's path (``("/openapi",)`` serves ``/openapi/v1.0/access-token/b2b``).
     """
 
     freshness_seconds: float | None = 300
@@ -43,13 +50,29 @@ class SandboxConfig:
     secret: bytes | str | None = field(default=None, repr=False)
     clock: Clock | None = field(default=None, repr=False)
     faults: Faults = field(default_factory=Faults)
+    route_prefixes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        prefixes = self.route_prefixes
+        if isinstance(prefixes, str) or not all(isinstance(p, str) for p in prefixes):
+            raise ConfigError(
+                f"route_prefixes must be a sequence of path prefixes, not {prefixes!r}.",
+                hint='For example route_prefixes=("/openapi",).',
+            )
+        cleaned = tuple(dict.fromkeys(p.rstrip("/") for p in prefixes))
+        for prefix in cleaned:
+            if not _ROUTE_PREFIX.fullmatch(prefix):
+                raise ConfigError(
+                    f"route prefix {prefix!r} is not a path prefix like /openapi.",
+                    hint="Start with '/', use letters, digits and . _ ~ - between slashes, no trailing '/'.",
+                )
+        object.__setattr__(self, "route_prefixes", cleaned)
         f = self.freshness_seconds
         if f is not None and (isinstance(f, bool) or not isinstance(f, (int, float)) or not f > 0):
             raise ConfigError(
                 f"freshness_seconds must be a positive number of seconds or None, not {f!r}.",
-                hint="300 (five minutes either way) is what most providers use; None turns the check off.",
+                hint="300 (five minutes either way) is snapbook's default (SNAP names no window); "
+                "None turns the check off.",
             )
         t = self.token_lifetime
         if isinstance(t, bool) or not isinstance(t, int) or t <= 0:
@@ -75,6 +98,16 @@ class SandboxConfig:
             )
         if not isinstance(self.faults, Faults):
             raise ConfigError("faults must be a snapbook.sandbox.Faults.", hint="faults=Faults(rate_429=0.1)")
+
+    def token_paths(self) -> dict[str, str]:
+        """Every path a token route answers on -> its product: the products' paths, then each prefixed."""
+        from ..endpoints import TOKEN_PATHS
+
+        paths = {path: product for product, path in TOKEN_PATHS.items()}
+        for prefix in self.route_prefixes:
+            for product, path in TOKEN_PATHS.items():
+                paths.setdefault(prefix + path, product)
+        return paths
 
     def now(self) -> datetime:
         """The sandbox's current time, from ``clock``; always aware."""
