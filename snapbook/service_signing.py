@@ -275,8 +275,10 @@ def check_access_token(token: str) -> str:
 
 @lru_cache(maxsize=64)
 def _parsed(timestamp: str) -> ParsedTimestamp:
-    # Pure and hot (one call per signature; the client signs many calls per second).
-    return parse_timestamp(timestamp)
+    # Pure and hot (one call per signature; the client signs many calls per second). The
+    # standard's form only (ss(.SSS)?(Z|+hh:mm|-hh:mm)): a signature is made over the header as
+    # sent, and lenient extras (+0700, a space for T) are what a provider may refuse.
+    return parse_timestamp(timestamp, strict=True)
 
 
 def _check_timestamp(timestamp: str) -> str:
