@@ -48,7 +48,10 @@ _HTTP_LOGGER.addHandler(logging.NullHandler())
 _LOGGER = logging.getLogger("snapbook.sandbox")
 
 #: File descriptors left for everything else in the process (the kernel, log files, clients).
-_SPARE_FDS = 64
+_SPARE_FDS = 48
+#: The listen queue, which is also how many connections asyncio accepts in one go (before any
+#: is handed to a protocol that could close one): the connection limit leaves room for them.
+_BACKLOG = 100
 #: At most one summary line per this many seconds about errors the event loop reported.
 _SUMMARY_INTERVAL = 10.0
 
@@ -61,7 +64,7 @@ def connection_limit(max_connections: int) -> int:
         return max_connections
     if soft == resource.RLIM_INFINITY:
         return max_connections
-    return max(1, min(max_connections, soft - _SPARE_FDS, soft // 2))
+    return max(8, min(max_connections, soft - _SPARE_FDS - _BACKLOG))
 
 
 class SandboxProtocol(H11Protocol):
@@ -312,6 +315,7 @@ class Sandbox:
             headers=[("Server", "snapbook-sandbox")],
             timeout_graceful_shutdown=2,
             timeout_keep_alive=self.config.keep_alive_timeout,
+            backlog=_BACKLOG,
         )
         server = _QuietServer(config)
         port = sock.getsockname()[1]
@@ -351,7 +355,7 @@ class Sandbox:
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((self.host, self._requested_port))
-            sock.listen(128)
+            sock.listen(_BACKLOG)
             sock.setblocking(False)
         except (OSError, OverflowError, ValueError, UnicodeError) as exc:
             sock.close()
