@@ -325,6 +325,11 @@ def test_sandbox_refuses_a_host_that_is_no_address(host):
         Sandbox(host=host).start()
 
 
+def test_sandbox_refuses_a_journal_of_the_wrong_type():
+    with pytest.raises(ConfigError, match="Journal"):
+        Sandbox(journal=[])  # type: ignore[arg-type]
+
+
 def test_a_host_that_cannot_be_bound_is_a_config_error_and_leaves_no_socket():
     sb = Sandbox(host="203.0.113.9")  # TEST-NET-3: never a local address
     with pytest.raises(ConfigError, match="Cannot listen"):
@@ -354,6 +359,7 @@ BAD_OPTIONS = [
     ["--host", "127.0.0.1\x00"],
     ["--host", "\x1b[2J"],
     ["--secret-env", "A=B"],
+    ["--secret-env", ""],
     ["--secret-env", "NO_SUCH_VARIABLE_SNAPBOOK"],
     ["--register", "\x1b]0;x\x07"],
     ["--register", "MCP=/dev/null/none.pem"],

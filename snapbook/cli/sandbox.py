@@ -153,8 +153,8 @@ def sandbox_cmd(args) -> int:
     from ..sandbox.app import OPENAPI_PATH, PRODUCTS, VALIDATE_PATH
 
     secret = None
-    if args.secret_env:
-        name = printable(args.secret_env, 100)
+    if args.secret_env is not None:  # an empty name is a mistake, not "no secret"
+        name = printable(args.secret_env, 100) or "''"
         try:
             secret = os.environ.get(args.secret_env)
         except ValueError:  # a name with NUL or '=' cannot be a variable

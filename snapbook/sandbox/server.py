@@ -278,10 +278,17 @@ class Sandbox:
                 hint="Sandbox(SandboxConfig(freshness_seconds=60)).",
             )
         _check_host(host)
+        if host.startswith("[") and host.endswith("]"):  # [::1], as it is written in a URL
+            host = host[1:-1]
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
             raise ConfigError(
                 f"port must be a whole number from 0 to 65535, not {port!r}.",
                 hint="8765 is the CLI's default; 0 picks a free port.",
+            )
+        if journal is not None and not isinstance(journal, Journal):
+            raise ConfigError(
+                f"journal must be a snapbook.sandbox.Journal, not {type(journal).__name__}.",
+                hint="Leave it out for a new one, or share one: Sandbox(journal=Journal(max_bytes=...)).",
             )
         self.config = config or SandboxConfig()
         self.host = host
