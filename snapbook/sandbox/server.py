@@ -206,7 +206,11 @@ class _QuietServer(uvicorn.Server):
 
     async def serve(self, sockets: list[socket.socket] | None = None) -> None:
         asyncio.get_running_loop().set_exception_handler(self._loop_error)
-        await super().serve(sockets=sockets)
+        try:
+            await super().serve(sockets=sockets)
+        finally:
+            if self._unreported:  # the tail of a flood, counted once more at the end
+                _LOGGER.warning("snapbook sandbox: %d more event-loop error(s) before it stopped", self._unreported)
 
     def _loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         self.loop_errors += 1
