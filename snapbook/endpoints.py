@@ -208,8 +208,8 @@ def resolve(
         except ConfigError as exc:
             raise ConfigError(
                 f"{SANDBOX_URL_ENV} is set to an unusable sandbox URL: {exc.message}",
-                hint=f"Use the address 'snapbook sandbox' prints (export {SANDBOX_URL_ENV}=http://127.0.0.1:PORT), "
-                f"or unset it for {DEFAULT_SANDBOX_URL}.",
+                hint=f"Use the address 'snapbook sandbox' prints "
+                f"(export {SANDBOX_URL_ENV}=http://127.0.0.1:PORT), or unset it for {DEFAULT_SANDBOX_URL}.",
             ) from None
     close = difflib.get_close_matches(key, names(), n=1)
     suggestion = f" Did you mean {close[0]!r}?" if close else ""

@@ -129,8 +129,8 @@ def test_console_escapes_paths_and_client_keys(tmp_path, public_key):
         while b"Press Ctrl+C" not in proc.stdout.readline():
             pass
         requests = [
-            b"GET /x%0a2026-01-01T00:00:00+00:00%20POST%20/forged%20client=ADMIN%20200%1b]0;pwned%07%1b[2J%c2%9b "
-            b"HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"GET /x%0a2026-01-01T00:00:00+00:00%20POST%20/forged%20client=ADMIN%20200"
+            b"%1b]0;pwned%07%1b[2J%c2%9b HTTP/1.1\r\nHost: a\r\n\r\n",
             b"POST " + TOKEN_PATH.encode() + b" HTTP/1.1\r\nHost: a\r\nX-CLIENT-KEY: evil\x9b2J\x1b\r\n"
             b"Content-Length: 0\r\n\r\n",
         ]
@@ -200,6 +200,24 @@ def test_a_trickled_request_is_cut(quick):
     assert any("request not complete within 1.5 s" in "; ".join(r.notes) for r in rows)
 
 
+def test_a_trickled_body_is_cut_too(quick):
+    head = f"POST {TOKEN_PATH} HTTP/1.1\r\nHost: a\r\nContent-Length: 60\r\n\r\n".encode()
+    before = len(quick.journal)
+    with socket.create_connection(("127.0.0.1", quick.port), timeout=5) as sock:
+        started = time.monotonic()
+        sock.sendall(head)
+        try:
+            for _ in range(20):  # bounded: 20 body bytes, at most ~6 s
+                sock.sendall(b"{")
+                time.sleep(0.3)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        assert _closed_within(sock, 3.0) and time.monotonic() - started < 5.0
+    time.sleep(0.1)  # the row is written as the server sees the disconnect
+    rows = quick.journal.entries()[before:]
+    assert any("before sending the whole body" in "; ".join(r.notes) for r in rows), rows
+
+
 def test_a_real_request_answers_fast_beside_200_half_sent_ones(quick, private_key):
     half = b"POST " + TOKEN_PATH.encode() + b" HTTP/1.1\r\nHost: a\r\nX-CLIENT-K"
     socks = []
@@ -245,7 +263,9 @@ sys.exit(main(["sandbox", "--port", "0", "--register", sys.argv[1]]))
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_NOFILE flood is Linux-specific")
-def test_a_flood_past_the_file_limit_leaves_stderr_quiet_and_room_to_answer(tmp_path, public_key, private_key):
+def test_a_flood_past_the_file_limit_leaves_stderr_quiet_and_room_to_answer(
+    tmp_path, public_key, private_key
+):
     """400 half-sent connections against 256 file descriptors: a real request still gets in, quietly."""
     pem = tmp_path / "public.pem"
     save_public_key(public_key, pem)

@@ -80,7 +80,11 @@ def register(sub) -> None:
         help="X-TIMESTAMP window either way (default 300; 0 turns the check off)",
     )
     p.add_argument(
-        "--token-lifetime", type=_LIFETIME, default=900, metavar="SECONDS", help="token lifetime (default 900)"
+        "--token-lifetime",
+        type=_LIFETIME,
+        default=900,
+        metavar="SECONDS",
+        help="token lifetime (default 900)",
     )
     p.add_argument(
         "--expires-in-number", action="store_true", help="send expiresIn as a JSON number, not a string"

@@ -22,7 +22,9 @@ MAX_CONNECTIONS_LIMIT = 65_536
 def _seconds(name: str, value: object, *, upper: float, hint: str) -> None:
     """Refuse anything but a number of seconds in (0, upper]; nan and inf fail the comparison."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= upper:
-        raise ConfigError(f"{name} must be a number of seconds above 0, at most {upper:g}, not {value!r}.", hint=hint)
+        raise ConfigError(
+            f"{name} must be a number of seconds above 0, at most {upper:g}, not {value!r}.", hint=hint
+        )
 
 
 @dataclass(frozen=True)

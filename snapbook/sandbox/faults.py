@@ -76,7 +76,8 @@ class Faults:
             or not 0 <= self.retry_after <= 86_400
         ):
             raise ConfigError(
-                f"Faults.retry_after must be a whole number of seconds from 0 to 86400, not {self.retry_after!r}.",
+                f"Faults.retry_after must be a whole number of seconds from 0 to 86400, "
+                f"not {self.retry_after!r}.",
                 hint="Retry-After is sent as an integer number of seconds.",
             )
 

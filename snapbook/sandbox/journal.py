@@ -42,7 +42,8 @@ _DOCTOR_BYTES = 8 * 1024
 #: The fixed cost of a row: the dataclass, its datetime, float and tuple.
 _ROW_OVERHEAD = 600
 _TEXT_FIELDS = (
-    "method", "path", "product", "client_key", "response_code", "response_message", "signature", "token", "jti"
+    "method", "path", "product", "client_key", "response_code", "response_message",
+    "signature", "token", "jti",
 )  # fmt: skip
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import resource
 import socket
 import threading
 import time
@@ -29,6 +28,11 @@ from typing import Any
 import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+try:
+    import resource
+except ImportError:  # pragma: no cover - Windows has no RLIMIT_NOFILE
+    resource = None  # type: ignore[assignment]
 
 from ..endpoints import Endpoint
 from ..endpoints import sandbox as sandbox_endpoint
@@ -58,6 +62,8 @@ _SUMMARY_INTERVAL = 10.0
 
 def connection_limit(max_connections: int) -> int:
     """``max_connections``, lowered to stay below this process's open-file limit."""
+    if resource is None:  # pragma: no cover
+        return max_connections
     try:
         soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     except (OSError, ValueError):  # pragma: no cover - no such limit on this platform
@@ -100,14 +106,18 @@ class SandboxProtocol(H11Protocol):
             transport.abort()
             return
         # uvicorn arms its keep-alive timer only after a response: arm it for the first request too.
-        self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive, self.timeout_keep_alive_handler)
+        self.timeout_keep_alive_task = self.loop.call_later(
+            self.timeout_keep_alive, self.timeout_keep_alive_handler
+        )
 
     def _make_room(self) -> bool:
         """Close the oldest connection that is idle or still sending its request; False if none is."""
         waiting = [
             c
             for c in self.connections
-            if c is not self and isinstance(c, SandboxProtocol) and (c.cycle is None or c.cycle.response_complete)
+            if c is not self
+            and isinstance(c, SandboxProtocol)
+            and (c.cycle is None or c.cycle.response_complete)
         ]
         if not waiting:
             return False
@@ -145,7 +155,12 @@ class SandboxProtocol(H11Protocol):
         verdict = reject(408, "00", "Request Timeout", [note])
         info = {"time": provider.config.now(), "method": "", "path": "", "product": "", "client_key": ""}
         provider.record_verdict(
-            info, time.perf_counter(), verdict, http_status=0, response_code="", response_message="closed unanswered"
+            info,
+            time.perf_counter(),
+            verdict,
+            http_status=0,
+            response_code="",
+            response_message="closed unanswered",
         )
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -210,7 +225,9 @@ class _QuietServer(uvicorn.Server):
             await super().serve(sockets=sockets)
         finally:
             if self._unreported:  # the tail of a flood, counted once more at the end
-                _LOGGER.warning("snapbook sandbox: %d more event-loop error(s) before it stopped", self._unreported)
+                _LOGGER.warning(
+                    "snapbook sandbox: %d more event-loop error(s) before it stopped", self._unreported
+                )
 
     def _loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         self.loop_errors += 1
@@ -248,7 +265,8 @@ def _shutdown(
 
 def _check_host(host: object) -> None:
     """Refuse a host that is no address at all: '' would listen on every interface."""
-    if not isinstance(host, str) or not host.strip() or not host.isprintable() or " " in host or len(host) > 253:
+    usable = isinstance(host, str) and host.strip() and host.isprintable() and " " not in host
+    if not usable or len(host) > 255:  # type: ignore[arg-type]
         shown = printable(repr(host), 100)
         raise ConfigError(
             f"host must be an address or host name such as 127.0.0.1, not {shown}.",
@@ -372,7 +390,8 @@ class Sandbox:
             sock.close()
             reason = getattr(exc, "strerror", None) or exc
             raise ConfigError(
-                f"Cannot listen on {printable(self.host, 100)}:{self._requested_port}: {printable(str(reason), 200)}.",
+                f"Cannot listen on {printable(self.host, 100)}:{self._requested_port}: "
+                f"{printable(str(reason), 200)}.",
                 hint="Choose another port, or port 0 for a free one; the host must be a local address.",
             ) from None
         return sock
