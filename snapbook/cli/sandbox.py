@@ -10,7 +10,9 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 from ..endpoints import DEFAULT_SANDBOX_URL, SANDBOX_URL_ENV
 from ..errors import ConfigError
@@ -23,16 +25,16 @@ _DOCTOR_SHARE = 0.05
 _DOCTOR_BURST = 0.25
 
 
-def _number(kind: type, low: float, high: float, what: str):
+def _number(kind: type[int] | type[float], low: float, high: float, what: str) -> Callable[[str], Any]:
     """An argparse type: a finite ``kind`` within [low, high], else a one-line usage error (exit 2)."""
 
-    def parse(text: str):
+    def parse(text: str) -> Any:
         try:
             value = kind(text)
         except (ValueError, OverflowError):
             value = None
         if value is None or not math.isfinite(value) or not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{printable(text, 40)!s} is not {what}")
+            raise argparse.ArgumentTypeError(f"{printable(text, 40)} is not {what}")
         return value
 
     parse.__name__ = what  # what argparse names in "invalid ... value"
