@@ -422,3 +422,15 @@ def test_banner_names_the_environment_variable(tmp_path):
         watchdog.cancel()
     base = re.search(r"listening on (http://127\.0\.0\.1:\d+)", banner[0]).group(1)
     assert any(f"export SNAPBOOK_SANDBOX_URL={base}" in line for line in banner), banner
+
+
+def test_cli_names_the_variable_when_the_sandbox_url_is_unusable(tmp_path, private_key, capsys, monkeypatch):
+    """Issue 14 item 10: the CLI user is told about the shell variable, not about library arguments."""
+    from snapbook.keys import save_private_key
+
+    key = tmp_path / "private.pem"
+    save_private_key(private_key, key)
+    monkeypatch.setenv("SNAPBOOK_SANDBOX_URL", "127.0.0.1:9")  # no scheme
+    assert main(["token", "--env", "sandbox", "--client-key", CLIENT, "--key", str(key)]) == 2
+    err = capsys.readouterr().err
+    assert "SNAPBOOK_SANDBOX_URL" in err and "export SNAPBOOK_SANDBOX_URL=" in err and "sandbox_url=" not in err
