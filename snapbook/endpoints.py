@@ -12,6 +12,9 @@ widgets. :func:`resolve` turns a name, a URL or an :class:`Endpoint` into an
 | ``disbursement-production`` | https://api.senmo.id/api/v1.0/access-token/b2b |
 | ``sandbox`` (``sandbox-payment``, ``sandbox-disbursement``, ``sandbox-snap``) | a local :mod:`snapbook.sandbox` |
 
+The ``sandbox`` names point at ``$SNAPBOOK_SANDBOX_URL`` when it is set, else at
+``http://127.0.0.1:8765``, where ``snapbook sandbox`` listens by default.
+
 The vendor's curl examples still show the older ``kronos-stage.mcpayment.id`` host; the table
 above is the current one.
 """
@@ -19,6 +22,7 @@ above is the current one.
 from __future__ import annotations
 
 import difflib
+import os
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
@@ -26,7 +30,9 @@ from urllib.parse import urlsplit
 from .errors import ConfigError
 
 __all__ = [
+    "DEFAULT_SANDBOX_URL",
     "ENDPOINTS",
+    "SANDBOX_URL_ENV",
     "TOKEN_PATHS",
     "Endpoint",
     "check_url",
@@ -46,6 +52,11 @@ TOKEN_PATHS: dict[str, str] = {
     "disbursement": "/api/v1.0/access-token/b2b",
     "snap": "/v1.0/access-token/b2b",
 }
+
+#: Where ``snapbook sandbox`` listens by default, and so where the ``sandbox`` names point.
+DEFAULT_SANDBOX_URL = "http://127.0.0.1:8765"
+#: The environment variable that points the ``sandbox`` names at another sandbox.
+SANDBOX_URL_ENV = "SNAPBOOK_SANDBOX_URL"
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
@@ -103,7 +114,7 @@ _ALIASES = {"prod": "production", "staging": "stage", "stg": "stage"}
 
 
 def names() -> list[str]:
-    """Every endpoint name :func:`resolve` accepts (``sandbox*`` ones need a sandbox URL)."""
+    """Every endpoint name :func:`resolve` accepts (``sandbox*`` ones point at a local sandbox)."""
     return [*ENDPOINTS, *_SANDBOX_NAMES]
 
 
@@ -171,7 +182,8 @@ def resolve(
     """An :class:`Endpoint` from a name (``payment-stage``), a full URL, or an Endpoint (returned as is).
 
     Names are case-insensitive; ``prod``/``staging`` and ``_`` for ``-`` are accepted. The
-    ``sandbox`` names need ``sandbox_url``, the base URL of a running sandbox.
+    ``sandbox`` names use ``sandbox_url`` (the base URL of a running sandbox), else
+    ``$SNAPBOOK_SANDBOX_URL``, else :data:`DEFAULT_SANDBOX_URL` (``snapbook sandbox``'s address).
     """
     if isinstance(target, Endpoint):
         return target
@@ -186,13 +198,19 @@ def resolve(
     if key in ENDPOINTS:
         return ENDPOINTS[key]
     if key in _SANDBOX_NAMES:
-        if not sandbox_url:
+        if sandbox_url:
+            return sandbox(sandbox_url, _SANDBOX_NAMES[key])
+        from_env = os.environ.get(SANDBOX_URL_ENV, "").strip()
+        if not from_env:
+            return sandbox(DEFAULT_SANDBOX_URL, _SANDBOX_NAMES[key])
+        try:
+            return sandbox(from_env, _SANDBOX_NAMES[key])
+        except ConfigError as exc:
             raise ConfigError(
-                f"The endpoint {target!r} needs the URL of a running sandbox.",
-                hint="Start one (snapbook.sandbox.Sandbox) and pass sandbox_url=sb.base_url, "
-                "or use the sandbox's token URL directly (--url in the CLI).",
-            )
-        return sandbox(sandbox_url, _SANDBOX_NAMES[key])
+                f"{SANDBOX_URL_ENV} is set to an unusable sandbox URL: {exc.message}",
+                hint=f"Use the address 'snapbook sandbox' prints "
+                f"(export {SANDBOX_URL_ENV}=http://127.0.0.1:PORT), or unset it for {DEFAULT_SANDBOX_URL}.",
+            ) from None
     close = difflib.get_close_matches(key, names(), n=1)
     suggestion = f" Did you mean {close[0]!r}?" if close else ""
     raise ConfigError(

@@ -7,7 +7,7 @@ characters on each side reveal under 10% of them.
 
 from __future__ import annotations
 
-__all__ = ["SECRET_HEADERS", "mask", "mask_headers"]
+__all__ = ["SECRET_HEADERS", "mask", "mask_headers", "printable"]
 
 #: Request and response headers whose values are secrets.
 SECRET_HEADERS = frozenset({"x-signature", "authorization"})
@@ -44,3 +44,23 @@ def mask_headers(headers: dict[str, str] | object) -> dict[str, str]:
         else:
             out[name] = value
     return out
+
+
+def printable(text: str, limit: int | None = None) -> str:
+    """``text`` safe for a terminal or a one-line log: control characters escaped, optionally clipped.
+
+    C0 controls (newline and ESC included), DEL, C1 controls (0x9B is a one-byte CSI) and every
+    other non-printable character (line separators, bidi overrides) become ``\\xNN`` or
+    ``\\uNNNN``, so text from the network can neither forge a line nor drive the terminal.
+    ``limit`` clips the escaped result to that many characters, ending in ``…``.
+    """
+    text = str(text)
+    if not text.isprintable():
+        text = "".join(
+            c if c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}"
+            if ord(c) < 0x10000 else f"\\U{ord(c):08x}"
+            for c in text
+        )
+    if limit is not None and len(text) > limit:
+        text = text[: max(limit - 1, 0)] + "…"
+    return text

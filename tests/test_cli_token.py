@@ -164,7 +164,7 @@ def test_invalid_answer_is_exit_3(html_server, key_file, capsys):
     "args, fragment",
     [
         (["--env", "paymnet-stage"], "Did you mean 'payment-stage'"),
-        (["--env", "sandbox"], "running sandbox"),
+        (["--env", "sandboxx"], "Did you mean 'sandbox'"),
         (["--url", "http://example.test/v1.0/access-token/b2b"], "unencrypted"),
         (["--url", "ftp://127.0.0.1/x"], "not an absolute http(s) URL"),
         (["--url", "http://127.0.0.1:1/x", "--timeout", "0"], "--timeout"),

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from snapbook.endpoints import (
+    DEFAULT_SANDBOX_URL,
     ENDPOINTS,
+    SANDBOX_URL_ENV,
     TOKEN_PATHS,
     Endpoint,
     custom,
@@ -61,9 +63,26 @@ def test_unknown_name_suggests_the_closest():
     assert "disbursement-production" in info.value.hint
 
 
-def test_sandbox_needs_a_url():
-    with pytest.raises(ConfigError, match="running sandbox"):
+def test_sandbox_names_default_to_the_cli_sandbox_address(monkeypatch):
+    """Issue 14 item 10: --env sandbox next to a plain `snapbook sandbox` (port 8765) just works."""
+    monkeypatch.delenv(SANDBOX_URL_ENV, raising=False)
+    assert DEFAULT_SANDBOX_URL == "http://127.0.0.1:8765"
+    for name, product in (("sandbox", "payment"), ("sandbox-disbursement", "disbursement")):
+        endpoint = resolve(name)
+        assert endpoint.url == DEFAULT_SANDBOX_URL + TOKEN_PATHS[product] and endpoint.environment == "sandbox"
+    monkeypatch.setenv(SANDBOX_URL_ENV, "  ")  # blank counts as unset
+    assert resolve("sandbox").url.startswith(DEFAULT_SANDBOX_URL + "/")
+
+
+def test_sandbox_names_follow_the_environment_variable(monkeypatch):
+    monkeypatch.setenv(SANDBOX_URL_ENV, "http://127.0.0.1:9001")
+    assert resolve("sandbox-snap").url == "http://127.0.0.1:9001" + TOKEN_PATHS["snap"]
+    assert resolve("sandbox", sandbox_url="http://127.0.0.1:1").url.startswith("http://127.0.0.1:1/")
+    monkeypatch.setenv(SANDBOX_URL_ENV, "127.0.0.1:9001")  # no scheme
+    with pytest.raises(ConfigError) as info:
         resolve("sandbox")
+    assert SANDBOX_URL_ENV in info.value.message and "export SNAPBOOK_SANDBOX_URL=" in info.value.hint
+    assert "sandbox_url=" not in info.value.hint  # the hint speaks shell, not library API
 
 
 @pytest.mark.parametrize("product", sorted(TOKEN_PATHS))

@@ -2,21 +2,53 @@
 
 from __future__ import annotations
 
+import argparse
+import math
 import os
 import queue
 import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
+from ..endpoints import DEFAULT_SANDBOX_URL, SANDBOX_URL_ENV
 from ..errors import ConfigError
+from ..masking import printable
 
 #: The console runs the signature doctor on refused signatures with at most this share of one
 #: core (after a burst of _DOCTOR_BURST seconds), so a flood of bad requests cannot slow the
 #: server; the lines it skips say so. The journal (Python API) can always diagnose every row.
 _DOCTOR_SHARE = 0.05
 _DOCTOR_BURST = 0.25
+
+
+def _number(kind: type[int] | type[float], low: float, high: float, what: str) -> Callable[[str], Any]:
+    """An argparse type: a finite ``kind`` within [low, high], else a one-line usage error (exit 2)."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except (ValueError, OverflowError):
+            value = None
+        if value is None or not math.isfinite(value) or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{printable(text, 40)} is not {what}")
+        return value
+
+    parse.__name__ = what  # what argparse names in "invalid ... value"
+    return parse
+
+
+_PORT = _number(int, 0, 65535, "a port from 0 to 65535")
+_FRESHNESS = _number(float, 0, 366 * 24 * 3600, "a number of seconds from 0 to 31622400 (0: off)")
+_LIFETIME = _number(int, 1, 366 * 24 * 3600, "a whole number of seconds from 1 to 31622400")
+_BODY = _number(int, 64, 16 * 1024 * 1024, "a number of bytes from 64 to 16777216")
+_DELAY = _number(float, 0, 3600, "a number of seconds from 0 to 3600")
+_SHARE = _number(float, 0, 1, "a share between 0 and 1")
+_RETRY_AFTER = _number(int, 0, 86_400, "a whole number of seconds from 0 to 86400")
+_SEED = _number(int, 0, 2**63 - 1, "a whole number from 0 to 2**63-1")
 
 
 def register(sub) -> None:
@@ -31,7 +63,7 @@ def register(sub) -> None:
     p.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, loopback only)"
     )
-    p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
+    p.add_argument("--port", type=_PORT, default=8765, help="port (default 8765; 0 picks a free one)")
     p.add_argument(
         "--register",
         action="append",
@@ -56,20 +88,24 @@ def register(sub) -> None:
     )
     p.add_argument(
         "--freshness",
-        type=float,
+        type=_FRESHNESS,
         default=300,
         metavar="SECONDS",
         help="X-TIMESTAMP window either way (default 300, snapbook's choice: SNAP names none; 0 turns it off)",
     )
     p.add_argument(
-        "--token-lifetime", type=int, default=900, metavar="SECONDS", help="token lifetime (default 900)"
+        "--token-lifetime",
+        type=_LIFETIME,
+        default=900,
+        metavar="SECONDS",
+        help="token lifetime (default 900)",
     )
     p.add_argument(
         "--expires-in-number", action="store_true", help="send expiresIn as a JSON number, not a string"
     )
     p.add_argument(
         "--max-body-bytes",
-        type=int,
+        type=_BODY,
         default=16 * 1024,
         metavar="N",
         help="largest body accepted (default 16384)",
@@ -80,24 +116,24 @@ def register(sub) -> None:
         help="environment variable holding the HS512 token secret (default: random per run)",
     )
     f = p.add_argument_group("fault injection (token routes only; seeded, repeatable)")
-    f.add_argument("--latency", type=float, default=0.0, metavar="S", help="added delay per answer")
-    f.add_argument("--jitter", type=float, default=0.0, metavar="S", help="plus a random 0..S seconds")
+    f.add_argument("--latency", type=_DELAY, default=0.0, metavar="S", help="added delay per answer")
+    f.add_argument("--jitter", type=_DELAY, default=0.0, metavar="S", help="plus a random 0..S seconds")
     f.add_argument(
-        "--slow", type=float, default=0.0, metavar="S", help="a further delay, to exceed a client's timeout"
+        "--slow", type=_DELAY, default=0.0, metavar="S", help="a further delay, to exceed a client's timeout"
     )
-    f.add_argument("--rate-429", type=float, default=0.0, metavar="P", help="share of 429 Too Many Requests")
+    f.add_argument("--rate-429", type=_SHARE, default=0.0, metavar="P", help="share of 429 Too Many Requests")
     f.add_argument(
-        "--retry-after", type=int, default=1, metavar="S", help="Retry-After of the 429s (default 1)"
+        "--retry-after", type=_RETRY_AFTER, default=1, metavar="S", help="Retry-After of the 429s (default 1)"
     )
-    f.add_argument("--rate-500", type=float, default=0.0, metavar="P", help="share of 500 General Error")
+    f.add_argument("--rate-500", type=_SHARE, default=0.0, metavar="P", help="share of 500 General Error")
     f.add_argument(
-        "--rate-503", type=float, default=0.0, metavar="P", help="share of 503 Service Unavailable"
+        "--rate-503", type=_SHARE, default=0.0, metavar="P", help="share of 503 Service Unavailable"
     )
-    f.add_argument("--rate-504", type=float, default=0.0, metavar="P", help="share of 504 Timeout")
+    f.add_argument("--rate-504", type=_SHARE, default=0.0, metavar="P", help="share of 504 Timeout")
     f.add_argument(
-        "--rate-drop", type=float, default=0.0, metavar="P", help="share of connections closed unanswered"
+        "--rate-drop", type=_SHARE, default=0.0, metavar="P", help="share of connections closed unanswered"
     )
-    f.add_argument("--seed", type=int, default=0, help="random seed of the faults (default 0)")
+    f.add_argument("--seed", type=_SEED, default=0, help="random seed of the faults (default 0)")
     p.set_defaults(func=sandbox_cmd)
 
 
@@ -107,11 +143,24 @@ def _clients(pairs: list[str]) -> dict[str, str]:
         client_key, sep, path = pair.partition("=")
         if not sep or not client_key.strip() or not path.strip():
             raise ConfigError(
-                f"--register {pair!r} is not CLIENT_KEY=PUBLIC_KEY_FILE.",
+                f"--register {printable(repr(pair), 200)} is not CLIENT_KEY=PUBLIC_KEY_FILE.",
                 hint="For example: --register MCP00000001=keys/public.pem",
             )
         clients[client_key.strip()] = path.strip()
     return clients
+
+
+def _write(text: str) -> bool:
+    """Print ``text`` to stdout whatever its encoding; False when stdout is closed."""
+    try:
+        try:
+            print(text, flush=True)
+        except UnicodeEncodeError:  # a terminal that is not UTF-8: escape what it cannot show
+            encoding = getattr(sys.stdout, "encoding", None) or "ascii"
+            print(text.encode(encoding, "backslashreplace").decode(encoding), flush=True)
+    except (BrokenPipeError, ValueError, OSError):
+        return False
+    return True
 
 
 def sandbox_cmd(args) -> int:
@@ -122,12 +171,16 @@ def sandbox_cmd(args) -> int:
     from ..sandbox.app import OPENAPI_PATH, VALIDATE_PATH
 
     secret = None
-    if args.secret_env:
-        secret = os.environ.get(args.secret_env)
+    if args.secret_env is not None:  # an empty name is a mistake, not "no secret"
+        name = printable(args.secret_env, 100) or "''"
+        try:
+            secret = os.environ.get(args.secret_env)
+        except ValueError:  # a name with NUL or '=' cannot be a variable
+            secret = None
         if secret is None:
             raise ConfigError(
-                f"--secret-env names {args.secret_env}, but that environment variable is not set.",
-                hint=f"export {args.secret_env}=... (32 characters or more), or leave --secret-env out.",
+                f"--secret-env names {name}, but that environment variable is not set.",
+                hint=f"export {name}=... (32 characters or more), or leave --secret-env out.",
             )
     faults = Faults(
         latency=args.latency,
@@ -142,7 +195,7 @@ def sandbox_cmd(args) -> int:
         seed=args.seed,
     )
     config = SandboxConfig(
-        freshness_seconds=args.freshness if args.freshness > 0 else None,
+        freshness_seconds=args.freshness or None,  # 0 turns the check off; the type refused the rest
         token_lifetime=args.token_lifetime,
         strict=args.strict,
         expires_in_as_number=args.expires_in_number,
@@ -151,7 +204,16 @@ def sandbox_cmd(args) -> int:
         faults=faults,
         route_prefixes=tuple(args.route_prefix),
     )
-    keys = {client_key: read_public_key(Path(path)) for client_key, path in _clients(args.register).items()}
+    keys = {}
+    for client_key, path in _clients(args.register).items():
+        try:
+            keys[client_key] = read_public_key(Path(path))
+        except OSError as exc:  # not a directory, permission denied, ...: the option, not a bug
+            raise ConfigError(
+                f"--register {printable(client_key, 100)}: cannot read {printable(path, 200)}: "
+                f"{exc.strerror or type(exc).__name__}.",
+                hint="Give the path of the client's public key file (PEM or DER), e.g. keys/public.pem.",
+            ) from None
     sandbox = Sandbox(config, host=args.host, port=args.port, clients=keys)
 
     # Lines are printed by their own thread: working out a refused signature's doctor note takes
@@ -185,8 +247,9 @@ def sandbox_cmd(args) -> int:
                     else:
                         entry = replace(entry, doctor=None, notes=(*entry.notes, "doctor: skipped while busy"))
                 out.append(entry.line())
+            if out and not _write("\n".join(out)):
+                return  # stdout is gone (a closed pipe): the server keeps serving, silently
             if out:
-                print("\n".join(out), flush=True)
                 time.sleep(0.02)  # let lines gather: one wake-up and one write per batch, not per request
 
     printing = threading.Thread(target=printer, name="snapbook-sandbox-console", daemon=True)
@@ -208,8 +271,10 @@ def sandbox_cmd(args) -> int:
             print(f"  {product:<13} POST {sandbox.base_url}{path}")
         print(f"  {'validate':<13} GET|POST {sandbox.base_url}{VALIDATE_PATH}  (Authorization: Bearer ...)")
         print(f"  {'openapi':<13} GET {sandbox.base_url}{OPENAPI_PATH}")
+        where = "the default" if sandbox.base_url == DEFAULT_SANDBOX_URL else "needed"
+        print(f"  export {SANDBOX_URL_ENV}={sandbox.base_url}  (for --env sandbox elsewhere; {where})")
         for client_key, key in keys.items():
-            print(f"  client {client_key}: public key {fingerprint(key)}")
+            print(f"  client {printable(client_key, 100)}: public key {fingerprint(key)}")
         if not keys:
             print(
                 "  no clients registered (--register CLIENT_KEY=PUBLIC_KEY_FILE): every request gets Unknown client"
@@ -218,7 +283,8 @@ def sandbox_cmd(args) -> int:
             print(f"  faults: {faults.describe()}")
         if args.host not in ("127.0.0.1", "localhost", "::1"):
             print(
-                f"snapbook: warning: listening on {args.host}, reachable from other machines", file=sys.stderr
+                f"snapbook: warning: listening on {printable(args.host, 100)}, reachable from other machines",
+                file=sys.stderr,
             )
         print("Press Ctrl+C to stop.", flush=True)
         while not stop.wait(0.5):

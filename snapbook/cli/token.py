@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 from typing import Any
 
@@ -89,9 +88,7 @@ def _client(args, key):
             f"--timeout must be a finite number of seconds > 0, not {args.timeout:g}.",
             hint="The default is 10.",
         )
-    endpoint = (
-        resolve(args.url) if args.url else resolve(args.env, sandbox_url=os.environ.get(SANDBOX_URL_ENV))
-    )
+    endpoint = resolve(args.url) if args.url else resolve(args.env)  # sandbox names read $SNAPBOOK_SANDBOX_URL
     options: dict[str, Any] = {"timeout": args.timeout, "origin": args.origin}
     if args.no_retry:
         options["retry"] = None

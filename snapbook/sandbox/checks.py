@@ -188,16 +188,32 @@ class DoctorNote:
     this note, which runs the doctor when someone reads the row, once, thread-safely.
     """
 
+    #: Longest X-SIGNATURE kept for the doctor: an RSA-16384 signature is 2,732 base64 or 4,096
+    #: hex characters. A longer one would tie up to ~64 KB per journal row until read, so its
+    #: (cheap: "wrong length") diagnosis is worked out now and only the summary is kept.
+    MAX_SIGNATURE = 4200
+
     def __init__(self, public_key: rsa.RSAPublicKey, client_key: str, timestamp: str, signature: str) -> None:
         self._args: tuple[Any, ...] | None = (public_key, client_key, timestamp, signature)
         self._summary: str | None = None
         self._lock = threading.Lock()
+        if len(signature) > self.MAX_SIGNATURE:
+            self._summary, self._args = _oversized_signature(public_key, signature), None
 
     def __call__(self) -> str | None:
         with self._lock:
             if self._args is not None:
                 self._summary, self._args = _diagnose_signature(*self._args), None
             return self._summary
+
+
+def _oversized_signature(public_key: rsa.RSAPublicKey, signature: str) -> str:
+    """The doctor's verdict on a signature far too long for any RSA key, without decoding it."""
+    expected = -(-public_key.key_size // 8)
+    return (
+        f"The signature is {len(signature):,} characters, but an RSA-{public_key.key_size} signature is "
+        f"{expected} bytes ({4 * -(-expected // 3)} base64 characters)."
+    )
 
 
 def _diagnose_signature(

@@ -14,6 +14,19 @@ __all__ = ["DEFAULT_MAX_BODY_BYTES", "SandboxConfig"]
 
 #: A token request body is about 60 bytes; 16 KiB leaves room for any additionalInfo.
 DEFAULT_MAX_BODY_BYTES = 16 * 1024
+#: Upper bounds: beyond them a value is a typo, and some (a lifetime past year 9999) would break.
+MAX_BODY_BYTES_LIMIT = 16 * 1024 * 1024
+MAX_SECONDS = 366 * 24 * 3600
+MAX_CONNECTIONS_LIMIT = 65_536
+
+
+def _seconds(name: str, value: object, *, upper: float, hint: str) -> None:
+    """Refuse anything but a number of seconds in (0, upper]; nan and inf fail the comparison."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= upper:
+        raise ConfigError(
+            f"{name} must be a number of seconds above 0, at most {upper:g}, not {value!r}.", hint=hint
+        )
+
 
 # A route prefix: one or more "/segment" of URL-safe characters, no trailing slash.
 _ROUTE_PREFIX = re.compile(r"(/[A-Za-z0-9._~-]+)+")
@@ -40,6 +53,13 @@ class SandboxConfig:
     - ``faults``: what to get wrong on purpose (:class:`Faults`).
     - ``route_prefixes``: the token routes are also served under each prefix, for SDKs that
       hard-code their provider's path (``("/openapi",)`` serves ``/openapi/v1.0/access-token/b2b``).
+    - ``request_timeout``: seconds a client has, from the first byte of a request, to send all
+      of it (headers and body); a slower one is disconnected (nginx's client_header_timeout).
+    - ``keep_alive_timeout``: seconds a connection may sit idle, before its first request or
+      between two; then it is closed.
+    - ``max_connections``: open connections at most; beyond it, the oldest one that has not sent
+      a whole request yet is closed to make room (or the new one, when none is idle). Also kept
+      below the process's file-descriptor limit.
     """
 
     freshness_seconds: float | None = 300
@@ -51,6 +71,9 @@ class SandboxConfig:
     clock: Clock | None = field(default=None, repr=False)
     faults: Faults = field(default_factory=Faults)
     route_prefixes: tuple[str, ...] = ()
+    request_timeout: float = 10.0
+    keep_alive_timeout: float = 5.0
+    max_connections: int = 512
 
     def __post_init__(self) -> None:
         prefixes = self.route_prefixes
@@ -68,23 +91,38 @@ class SandboxConfig:
                 )
         object.__setattr__(self, "route_prefixes", cleaned)
         f = self.freshness_seconds
-        if f is not None and (isinstance(f, bool) or not isinstance(f, (int, float)) or not f > 0):
+        if f is not None and (
+            isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 < f <= MAX_SECONDS
+        ):
             raise ConfigError(
-                f"freshness_seconds must be a positive number of seconds or None, not {f!r}.",
+                f"freshness_seconds must be a positive number of seconds (at most {MAX_SECONDS}) or None, "
+                f"not {f!r}.",
                 hint="300 (five minutes either way) is snapbook's default (SNAP names no window); "
                 "None turns the check off.",
             )
         t = self.token_lifetime
-        if isinstance(t, bool) or not isinstance(t, int) or t <= 0:
+        if isinstance(t, bool) or not isinstance(t, int) or not 0 < t <= MAX_SECONDS:
             raise ConfigError(
-                f"token_lifetime must be a positive whole number of seconds, not {t!r}.",
+                f"token_lifetime must be a whole number of seconds from 1 to {MAX_SECONDS}, not {t!r}.",
                 hint="SNAP tokens usually live 900 seconds (15 minutes).",
             )
         m = self.max_body_bytes
-        if isinstance(m, bool) or not isinstance(m, int) or m < 64:
+        if isinstance(m, bool) or not isinstance(m, int) or not 64 <= m <= MAX_BODY_BYTES_LIMIT:
             raise ConfigError(
-                f"max_body_bytes must be a whole number of at least 64, not {m!r}.",
+                f"max_body_bytes must be a whole number from 64 to {MAX_BODY_BYTES_LIMIT}, not {m!r}.",
                 hint="A token request body is about 60 bytes; the default is 16384.",
+            )
+        _seconds(
+            "request_timeout", self.request_timeout, upper=3600, hint="10 s is plenty for a token request."
+        )
+        _seconds(
+            "keep_alive_timeout", self.keep_alive_timeout, upper=3600, hint="5 s is what uvicorn uses."
+        )
+        c = self.max_connections
+        if isinstance(c, bool) or not isinstance(c, int) or not 1 <= c <= MAX_CONNECTIONS_LIMIT:
+            raise ConfigError(
+                f"max_connections must be a whole number from 1 to {MAX_CONNECTIONS_LIMIT}, not {c!r}.",
+                hint="The default 512 stays well below the usual limit of 1024 open files.",
             )
         if self.secret is not None and not (isinstance(self.secret, (bytes, str)) and len(self.secret) >= 32):
             raise ConfigError(

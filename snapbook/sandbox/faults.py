@@ -12,7 +12,6 @@ normally). The rates are shares of requests in [0, 1] and may add up to at most 
 
 from __future__ import annotations
 
-import math
 import random
 import threading
 from dataclasses import dataclass
@@ -53,9 +52,9 @@ class Faults:
     def __post_init__(self) -> None:
         for name in ("latency", "jitter", "slow_seconds"):
             value = getattr(self, name)
-            if not isinstance(value, (int, float)) or value < 0 or math.isnan(value):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 3600:
                 raise ConfigError(
-                    f"Faults.{name} must be a number of seconds >= 0, not {value!r}.",
+                    f"Faults.{name} must be a number of seconds from 0 to 3600, not {value!r}.",
                     hint="Use 0 to turn it off, e.g. Faults(latency=0.2, jitter=0.1).",
                 )
         for name in self._rate_names():
@@ -74,10 +73,11 @@ class Faults:
         if (
             not isinstance(self.retry_after, int)
             or isinstance(self.retry_after, bool)
-            or self.retry_after < 0
+            or not 0 <= self.retry_after <= 86_400
         ):
             raise ConfigError(
-                f"Faults.retry_after must be a whole number of seconds >= 0, not {self.retry_after!r}.",
+                f"Faults.retry_after must be a whole number of seconds from 0 to 86400, "
+                f"not {self.retry_after!r}.",
                 hint="Retry-After is sent as an integer number of seconds.",
             )
 

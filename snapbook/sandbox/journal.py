@@ -3,18 +3,26 @@
 Rows are appended from the server thread and read from yours, so :class:`Journal` is
 thread-safe. :meth:`Journal.to_dataframe` imports pandas only when called. A row never holds
 a full signature or token: both are stored already masked (:func:`snapbook.masking.mask`).
+
+What came from the network is hostile: a row keeps at most a few KB of it (each text field and
+note clipped), the journal as a whole at most ``max_bytes``, and every displayed field has its
+control characters escaped (:func:`snapbook.masking.printable`), so a ``%0a`` in a path cannot
+forge a console line and a ``%1b`` cannot drive the terminal.
 """
 
 from __future__ import annotations
 
 import html
 import logging
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
+
+from ..masking import printable
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas
@@ -24,6 +32,23 @@ __all__ = ["Journal", "JournalEntry", "JournalVerdict"]
 #: accepted: a token (or a valid-token answer) was given; rejected: a check failed;
 #: fault: an injected fault answered instead; error: the sandbox itself failed (a bug).
 JournalVerdict = Literal["accepted", "rejected", "fault", "error"]
+
+#: What a row keeps of each text field, of each note, and how many notes.
+MAX_FIELD_CHARS = 512
+MAX_NOTE_CHARS = 1000
+MAX_NOTES = 16
+#: What a pending doctor note may hold (see ``checks.DoctorNote.MAX_SIGNATURE``), counted as such.
+_DOCTOR_BYTES = 8 * 1024
+#: The fixed cost of a row: the dataclass, its datetime, float and tuple.
+_ROW_OVERHEAD = 600
+_TEXT_FIELDS = (
+    "method", "path", "product", "client_key", "response_code", "response_message",
+    "signature", "token", "jti",
+)  # fmt: skip
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @dataclass(frozen=True)
@@ -60,32 +85,91 @@ class JournalEntry:
         summary = self.doctor()
         return replace(self, notes=(*self.notes, f"doctor: {summary}") if summary else self.notes, doctor=None)
 
+    def bounded(self) -> JournalEntry:
+        """This entry with each text field and note clipped (what :class:`Journal` stores)."""
+        changes: dict[str, object] = {
+            name: _clip(value, MAX_FIELD_CHARS)
+            for name in _TEXT_FIELDS
+            if isinstance(value := getattr(self, name), str) and len(value) > MAX_FIELD_CHARS
+        }
+        if len(self.notes) > MAX_NOTES or any(len(n) > MAX_NOTE_CHARS for n in self.notes):
+            notes = [_clip(str(n), MAX_NOTE_CHARS) for n in self.notes[:MAX_NOTES]]
+            if len(self.notes) > MAX_NOTES:
+                notes[-1] = f"… {len(self.notes) - MAX_NOTES + 1} more notes"
+            changes["notes"] = tuple(notes)
+        return replace(self, **changes) if changes else self  # type: ignore[arg-type]
+
+    def size(self) -> int:
+        """About how many bytes of memory this row holds (what ``Journal(max_bytes=...)`` counts)."""
+        texts = [getattr(self, name) for name in _TEXT_FIELDS] + list(self.notes)
+        return (
+            _ROW_OVERHEAD
+            + sum(sys.getsizeof(t) for t in texts)
+            + (_DOCTOR_BYTES if self.doctor is not None else 0)
+        )
+
     def line(self) -> str:
-        """The entry as one log line: time, method, path, client, status, code, latency, notes."""
+        """The entry as one log line: time, method, path, client, status, code, latency, notes.
+
+        Every field has its control characters escaped: the line is safe for a terminal.
+        """
         status = str(self.http_status) if self.http_status else "---"
-        code = self.response_code or "-"
-        client = self.client_key or "-"
+        code = printable(self.response_code) or "-"
+        client = printable(self.client_key) or "-"
         text = (
-            f"{self.time.isoformat(timespec='seconds')} {self.method or '-'} {self.path or '-'} client={client} "
-            f"{status} {code} {self.latency_ms:.1f}ms {self.verdict}"
+            f"{self.time.isoformat(timespec='seconds')} {printable(self.method) or '-'} "
+            f"{printable(self.path) or '-'} client={client} "
+            f"{status} {code} {self.latency_ms:.1f}ms {printable(self.verdict)}"
         )
         if self.notes:
-            text += " | " + "; ".join(self.notes)
+            text += " | " + "; ".join(printable(n) for n in self.notes)
         return text
 
 
 class Journal:
-    """Every request the sandbox received, oldest first (at most ``maxlen`` rows are kept)."""
+    """Every request the sandbox received, oldest first.
 
-    def __init__(self, maxlen: int | None = 100_000) -> None:
-        self._rows: deque[JournalEntry] = deque(maxlen=maxlen)
+    At most ``maxlen`` rows and about ``max_bytes`` of memory are kept (``None``: no limit);
+    the oldest rows go first. Each row is clipped (:meth:`JournalEntry.bounded`) on the way in.
+    """
+
+    def __init__(self, maxlen: int | None = 100_000, max_bytes: int | None = 64 * 1024 * 1024) -> None:
+        from ..errors import ConfigError
+
+        for name, value in (("maxlen", maxlen), ("max_bytes", max_bytes)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ConfigError(
+                    f"Journal {name} must be a positive whole number or None, not {value!r}.",
+                    hint="Journal(maxlen=100_000, max_bytes=64 * 1024 * 1024) are the defaults.",
+                )
+        self.maxlen = maxlen
+        self.max_bytes = max_bytes
+        self._rows: deque[JournalEntry] = deque()
+        self._sizes: deque[int] = deque()
+        self._bytes = 0
         self._lock = threading.Lock()
         # Replaced (copy on write), never mutated: append reads it without copying.
         self._listeners: tuple[Callable[[JournalEntry], None], ...] = ()
 
+    @property
+    def nbytes(self) -> int:
+        """About how many bytes the kept rows hold (the sum of :meth:`JournalEntry.size`)."""
+        with self._lock:
+            return self._bytes
+
     def append(self, entry: JournalEntry) -> None:
+        entry = entry.bounded()
+        size = entry.size()
         with self._lock:
             self._rows.append(entry)
+            self._sizes.append(size)
+            self._bytes += size
+            while len(self._rows) > 1 and (
+                (self.maxlen is not None and len(self._rows) > self.maxlen)
+                or (self.max_bytes is not None and self._bytes > self.max_bytes)
+            ):
+                self._rows.popleft()
+                self._bytes -= self._sizes.popleft()
             listeners = self._listeners
         for listener in listeners:
             try:
@@ -120,6 +204,8 @@ class Journal:
     def clear(self) -> None:
         with self._lock:
             self._rows.clear()
+            self._sizes.clear()
+            self._bytes = 0
 
     def __len__(self) -> int:
         with self._lock:
@@ -169,7 +255,7 @@ class Journal:
         body = "".join(
             "<tr>"
             + "".join(
-                f"<td style='text-align:left'>{html.escape(str(v))}</td>"
+                f"<td style='text-align:left'>{html.escape(printable(str(v)))}</td>"
                 for v in (
                     r.time.isoformat(timespec="seconds"),
                     r.method,

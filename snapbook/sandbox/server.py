@@ -5,10 +5,17 @@
 and on :meth:`Sandbox.stop` asks the server to exit, joins the thread and closes the socket:
 nothing is left behind. Because the server has its own thread and loop, the sandbox works the
 same from a script, from pytest and from a Jupyter kernel whose loop is already running.
+
+Any page in the user's browser can reach 127.0.0.1, so the server bounds what a peer can hold:
+an idle connection is closed after ``keep_alive_timeout``, a request not complete
+``request_timeout`` after its first byte is cut, and at most ``max_connections`` are open (the
+oldest unfinished one makes room for a new one). Errors the event loop reports under such a
+flood (e.g. out of file descriptors) are counted into one log line per interval, not tracebacks.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import socket
@@ -22,9 +29,15 @@ import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+try:
+    import resource
+except ImportError:  # pragma: no cover - Windows has no RLIMIT_NOFILE
+    resource = None  # type: ignore[assignment]
+
 from ..endpoints import Endpoint
 from ..endpoints import sandbox as sandbox_endpoint
 from ..errors import ConfigError, SnapbookError
+from ..masking import printable
 from ..signing import make_timestamp
 from .app import PRODUCTS, TRANSPORT_SCOPE_KEY, Provider, create_app
 from .checks import reject
@@ -36,6 +49,28 @@ __all__ = ["Sandbox", "SandboxProtocol"]
 
 _HTTP_LOGGER = logging.getLogger("snapbook.sandbox.http")
 _HTTP_LOGGER.addHandler(logging.NullHandler())
+_LOGGER = logging.getLogger("snapbook.sandbox")
+
+#: File descriptors left for everything else in the process (the kernel, log files, clients).
+_SPARE_FDS = 48
+#: The listen queue, which is also how many connections asyncio accepts in one go (before any
+#: is handed to a protocol that could close one): the connection limit leaves room for them.
+_BACKLOG = 100
+#: At most one summary line per this many seconds about errors the event loop reported.
+_SUMMARY_INTERVAL = 10.0
+
+
+def connection_limit(max_connections: int) -> int:
+    """``max_connections``, lowered to stay below this process's open-file limit."""
+    if resource is None:  # pragma: no cover
+        return max_connections
+    try:
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (OSError, ValueError):  # pragma: no cover - no such limit on this platform
+        return max_connections
+    if soft == resource.RLIM_INFINITY:
+        return max_connections
+    return max(8, min(max_connections, soft - _SPARE_FDS - _BACKLOG))
 
 
 class SandboxProtocol(H11Protocol):
@@ -52,9 +87,90 @@ class SandboxProtocol(H11Protocol):
         # Protocol chatter (a client sent garbage, a websocket upgrade) is journaled; keep it off
         # stderr unless the application configures logging.
         self.logger = _HTTP_LOGGER
+        sandbox_config = self._sandbox_config()
+        self.request_timeout = sandbox_config.request_timeout if sandbox_config else 10.0
+        self.max_connections = connection_limit(sandbox_config.max_connections if sandbox_config else 512)
+        self.opened_at = 0.0
+        self.received = 0
+        self.request_deadline: asyncio.TimerHandle | None = None
+
+    def _sandbox_config(self) -> SandboxConfig | None:
+        provider = getattr(getattr(self.config.app, "state", None), "provider", None)
+        return provider.config if isinstance(provider, Provider) else None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self.opened_at = self.loop.time()
+        if len(self.connections) > self.max_connections and not self._make_room():
+            self.connections.discard(self)
+            transport.abort()
+            return
+        # uvicorn arms its keep-alive timer only after a response: arm it for the first request too.
+        self.timeout_keep_alive_task = self.loop.call_later(
+            self.timeout_keep_alive, self.timeout_keep_alive_handler
+        )
+
+    def _make_room(self) -> bool:
+        """Close the oldest connection that is idle or still sending its request; False if none is."""
+        waiting = [
+            c
+            for c in self.connections
+            if c is not self
+            and isinstance(c, SandboxProtocol)
+            and (c.cycle is None or c.cycle.response_complete)
+        ]
+        if not waiting:
+            return False
+        oldest = min(waiting, key=lambda c: c.opened_at)
+        oldest.connections.discard(oldest)
+        oldest.transport.abort()
+        return True
+
+    def data_received(self, data: bytes) -> None:
+        if self.request_deadline is None and self.conn.their_state is h11.IDLE:
+            # A new request starts: all of it must arrive in time, however slowly it trickles.
+            self.received = 0
+            self.request_deadline = self.loop.call_later(self.request_timeout, self._request_timed_out)
+        self.received += len(data)
+        super().data_received(data)
+
+    def _request_done(self) -> None:
+        if self.request_deadline is not None:
+            self.request_deadline.cancel()
+            self.request_deadline = None
+
+    def _request_timed_out(self) -> None:
+        self.request_deadline = None
+        if self.transport.is_closing():
+            return
+        started = self.cycle is not None and not self.cycle.response_complete
+        self.transport.abort()
+        provider = getattr(getattr(self.config.app, "state", None), "provider", None)
+        if started or not isinstance(provider, Provider):
+            return  # the application saw the request and journals the disconnect itself
+        note = (
+            f"request not complete within {self.request_timeout:g} s ({self.received} bytes received): "
+            "connection closed"
+        )
+        verdict = reject(408, "00", "Request Timeout", [note])
+        info = {"time": provider.config.now(), "method": "", "path": "", "product": "", "client_key": ""}
+        provider.record_verdict(
+            info,
+            time.perf_counter(),
+            verdict,
+            http_status=0,
+            response_code="",
+            response_message="closed unanswered",
+        )
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._request_done()
+        super().connection_lost(exc)
 
     def handle_events(self) -> None:
         super().handle_events()
+        if self.conn.their_state in (h11.DONE, h11.MUST_CLOSE, h11.CLOSED, h11.ERROR):
+            self._request_done()
         # The request task was created above but has not run yet: the scope can still be tagged.
         if self.scope is not None:
             self.scope.setdefault("extensions", {})[TRANSPORT_SCOPE_KEY] = self.transport  # type: ignore[typeddict-unknown-key]
@@ -90,6 +206,44 @@ class SandboxProtocol(H11Protocol):
         provider.record_verdict(info, started, verdict)
 
 
+class _QuietServer(uvicorn.Server):
+    """uvicorn's server, with the event loop's error reports counted instead of printed.
+
+    Under a flood (out of file descriptors, peers resetting) asyncio would write a traceback
+    per event to stderr; this writes one warning line per interval saying how many there were.
+    """
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.loop_errors = 0
+        self._unreported = 0
+        self._last_report = float("-inf")
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        asyncio.get_running_loop().set_exception_handler(self._loop_error)
+        try:
+            await super().serve(sockets=sockets)
+        finally:
+            if self._unreported:  # the tail of a flood, counted once more at the end
+                _LOGGER.warning(
+                    "snapbook sandbox: %d more event-loop error(s) before it stopped", self._unreported
+                )
+
+    def _loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        self.loop_errors += 1
+        self._unreported += 1
+        now = time.monotonic()
+        if now - self._last_report >= _SUMMARY_INTERVAL:
+            exc = context.get("exception")
+            what = f"{type(exc).__name__}: {exc}" if exc is not None else str(context.get("message", "?"))
+            _LOGGER.warning(
+                "snapbook sandbox: %d event-loop error(s) since the last report, latest %s",
+                self._unreported,
+                printable(what, 200),
+            )
+            self._unreported, self._last_report = 0, now
+
+
 def _shutdown(
     server: uvicorn.Server | None,
     thread: threading.Thread | None,
@@ -107,6 +261,17 @@ def _shutdown(
             thread.join(timeout)
     if sock is not None:
         sock.close()
+
+
+def _check_host(host: object) -> None:
+    """Refuse a host that is no address at all: '' would listen on every interface."""
+    usable = isinstance(host, str) and host.strip() and host.isprintable() and " " not in host
+    if not usable or len(host) > 255:  # type: ignore[arg-type]
+        shown = printable(repr(host), 100)
+        raise ConfigError(
+            f"host must be an address or host name such as 127.0.0.1, not {shown}.",
+            hint="127.0.0.1 (the default) keeps the sandbox reachable from this machine only.",
+        )
 
 
 class Sandbox:
@@ -129,6 +294,24 @@ class Sandbox:
         clients: Mapping[str, Any] | None = None,
         journal: Journal | None = None,
     ) -> None:
+        if config is not None and not isinstance(config, SandboxConfig):
+            raise ConfigError(
+                f"config must be a SandboxConfig, not {type(config).__name__}.",
+                hint="Sandbox(SandboxConfig(freshness_seconds=60)).",
+            )
+        _check_host(host)
+        if host.startswith("[") and host.endswith("]"):  # [::1], as it is written in a URL
+            host = host[1:-1]
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+            raise ConfigError(
+                f"port must be a whole number from 0 to 65535, not {port!r}.",
+                hint="8765 is the CLI's default; 0 picks a free port.",
+            )
+        if journal is not None and not isinstance(journal, Journal):
+            raise ConfigError(
+                f"journal must be a snapbook.sandbox.Journal, not {type(journal).__name__}.",
+                hint="Leave it out for a new one, or share one: Sandbox(journal=Journal(max_bytes=...)).",
+            )
         self.config = config or SandboxConfig()
         self.host = host
         self._requested_port = port
@@ -160,9 +343,10 @@ class Sandbox:
             server_header=False,
             headers=[("Server", "snapbook-sandbox")],
             timeout_graceful_shutdown=2,
-            timeout_keep_alive=5,
+            timeout_keep_alive=self.config.keep_alive_timeout,
+            backlog=_BACKLOG,
         )
-        server = uvicorn.Server(config)
+        server = _QuietServer(config)
         port = sock.getsockname()[1]
         thread = threading.Thread(
             target=self._serve, args=(server, sock), name=f"snapbook-sandbox-{port}", daemon=True
@@ -200,13 +384,15 @@ class Sandbox:
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((self.host, self._requested_port))
-            sock.listen(128)
+            sock.listen(_BACKLOG)
             sock.setblocking(False)
-        except OSError as exc:
+        except (OSError, OverflowError, ValueError, UnicodeError) as exc:
             sock.close()
+            reason = getattr(exc, "strerror", None) or exc
             raise ConfigError(
-                f"Cannot listen on {self.host}:{self._requested_port}: {exc.strerror or exc}.",
-                hint="Choose another port, or port 0 for a free one.",
+                f"Cannot listen on {printable(self.host, 100)}:{self._requested_port}: "
+                f"{printable(str(reason), 200)}.",
+                hint="Choose another port, or port 0 for a free one; the host must be a local address.",
             ) from None
         return sock
 
