@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..doctor import diagnose
 from ..keys import MIN_BITS_TO_INSPECT, read_public_key
+from ._common import MAX_MESSAGE_CHARS, shown
 
 
 def register(sub) -> None:
@@ -39,18 +40,30 @@ def _body(value: str | None) -> bytes | None:
     return value.encode("utf-8")
 
 
+def _say(line: str) -> None:
+    """One line of the diagnosis: control characters escaped and bounded (it echoes the arguments)."""
+    print(shown(line, MAX_MESSAGE_CHARS - 100))
+
+
+def _json_for_terminals(doc: dict) -> str:
+    # json escapes C0 controls; C1 controls (U+0080-U+009F, e.g. CSI) would reach the terminal raw.
+    text = json.dumps(doc, ensure_ascii=False, indent=2)
+    return "".join(f"\\u{ord(c):04x}" if 0x80 <= ord(c) <= 0x9F else c for c in text)
+
+
 def doctor_cmd(args) -> int:
     public_key = read_public_key(args.public_key, min_bits=MIN_BITS_TO_INSPECT)
     d = diagnose(public_key, args.client_key, args.timestamp, args.signature, body=_body(args.body))
     if args.json:
-        print(json.dumps(d.to_dict(), ensure_ascii=False, indent=2))
-    else:
-        print(f"{d.verdict} ({d.cause}): {d.summary}")
-        if not d.ok:
-            if d.details:
-                print(f"why: {d.details}")
-            if d.fix:
-                print(f"fix: {d.fix}")
-        for note in d.notes:
-            print(f"note: {note}")
+        print(_json_for_terminals(d.to_dict()))
+        return 0 if d.ok else 1
+    # The summary already says "Valid: ..." when it is; an invalid one gets its verdict and cause in front.
+    _say(d.summary if d.ok else f"{d.verdict} ({d.cause}): {d.summary}")
+    if not d.ok:
+        if d.details:
+            _say(f"why: {d.details}")
+        if d.fix:
+            _say(f"fix: {d.fix}")
+    for note in d.notes:
+        _say(f"note: {note}")
     return 0 if d.ok else 1
