@@ -240,6 +240,15 @@ _FILE_KINDS = (
 )
 
 
+def _usable_path(path: str | os.PathLike[str]) -> Path:
+    """``path`` as a Path, or a :class:`KeyFileError` for what no file system accepts (a NUL character)."""
+    text = os.fspath(path)
+    if "\x00" in (text if isinstance(text, str) else os.fsdecode(text)):
+        raise KeyFileError(f"{_shown_path(text)} is not a usable path: it contains a NUL character.",
+                           hint="Check how the path was typed or pasted.")
+    return Path(text).expanduser()
+
+
 def _file_kind(mode: int) -> str:
     for test, name in _FILE_KINDS:
         if test(mode):
@@ -255,7 +264,7 @@ def read_key_file(path: str | os.PathLike[str]) -> bytes:
     """
     if not os.fspath(path):
         raise KeyFileError("No key file named: the path is empty.", hint="Name the key file, e.g. keys/private.pem.")
-    p = Path(path).expanduser()
+    p = _usable_path(path)
     shown = _shown_path(p)
     # O_NONBLOCK: opening a FIFO without a writer returns at once instead of waiting forever.
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
@@ -507,6 +516,16 @@ def _load_certificate(der: bytes) -> tuple[str, object]:
         raise _corrupt("The certificate") from None
 
 
+def _is_encrypted_pkcs8(der: bytes) -> bool:
+    try:
+        serialization.load_der_private_key(der, None)
+    except TypeError as exc:
+        return "encrypted" in str(exc) and "not encrypted" not in str(exc)
+    except Exception:
+        return False
+    return False
+
+
 def _load_der_private(der: bytes, pw: bytes | None, where: str) -> tuple[str, object]:
     try:
         return "private", serialization.load_der_private_key(der, pw)
@@ -522,7 +541,9 @@ def _load_der_private(der: bytes, pw: bytes | None, where: str) -> tuple[str, ob
         raise _corrupt(where) from None
     except ValueError as exc:
         text = str(exc).lower()
-        if "password" in text or "decrypt" in text:
+        # A wrong passphrase usually fails the padding check ("Incorrect password"), but about one in
+        # 256 decrypts to valid padding around garbage DER: still a wrong passphrase, not a broken key.
+        if "password" in text or "decrypt" in text or (pw is not None and _is_encrypted_pkcs8(der)):
             raise PassphraseError(
                 "Could not decrypt the private key: the passphrase is wrong.",
                 hint="Check the passphrase; the key itself was not changed.",
@@ -621,21 +642,33 @@ def _check_target(path: Path, overwrite: bool) -> None:
         )
 
 
-def _make_directory(folder: Path) -> list[Path]:
-    """Create ``folder`` and its missing parents; return those created (deepest last), to undo on failure."""
+def _missing_directories(folder: Path) -> list[Path]:
+    """The directories to create for ``folder`` (deepest first), or a :class:`KeyFileError` for what is in the way."""
     missing: list[Path] = []
     current = folder
-    while not current.is_dir():
-        if os.path.lexists(current):
-            what = "a dangling symbolic link" if current.is_symlink() else "not a directory"
-            raise KeyFileError(
-                f"{_shown_path(current)} is {what}; cannot write key files into it.",
-                hint="Name a directory (it is created if it does not exist), or remove what is in the way.",
-            )
-        missing.append(current)
-        if current.parent == current:
-            break
-        current = current.parent
+    try:
+        while not current.is_dir():
+            if os.path.lexists(current):
+                what = "a dangling symbolic link" if current.is_symlink() else "not a directory"
+                raise KeyFileError(
+                    f"{_shown_path(current)} is {what}; cannot write key files into it.",
+                    hint="Name a directory (it is created if it does not exist), or remove what is in the way.",
+                )
+            missing.append(current)
+            if current.parent == current:
+                break
+            current = current.parent
+    except OSError as exc:
+        if isinstance(exc, KeyFileError):
+            raise
+        raise KeyFileError(f"Cannot use {_shown_path(folder)} as a directory: {exc.strerror or exc}.",
+                           hint="Check the path (each name at most 255 bytes) and your permissions.") from None
+    return missing
+
+
+def _make_directory(folder: Path) -> list[Path]:
+    """Create ``folder`` and its missing parents; return those created (deepest last), to undo on failure."""
+    missing = _missing_directories(folder)
     created: list[Path] = []
     try:
         for directory in reversed(missing):
@@ -765,24 +798,14 @@ def _write_files(folder: Path, files: list[tuple[str, bytes, int]], overwrite: b
 
 
 def _write_new(path: Path, data: bytes, mode: int, overwrite: bool) -> Path:
-    path = path.expanduser()
+    path = _usable_path(path)
     return _write_files(path.parent, [(path.name, data, mode)], overwrite)[0]
 
 
 def check_key_pair_target(directory: str | os.PathLike[str], *, overwrite: bool = False) -> None:
     """Raise now if :func:`save_key_pair` could not write into ``directory``: before minutes of key generation."""
-    folder = Path(directory).expanduser()
-    current = folder
-    while not current.is_dir():  # the first ancestor that exists must be a directory
-        if os.path.lexists(current):
-            what = "a dangling symbolic link" if current.is_symlink() else "not a directory"
-            raise KeyFileError(
-                f"{_shown_path(current)} is {what}; cannot write key files into it.",
-                hint="Name a directory (it is created if it does not exist), or remove what is in the way.",
-            )
-        if current.parent == current:
-            return
-        current = current.parent
+    folder = _usable_path(directory)
+    _missing_directories(folder)
     for name in ("private.pem", "public.pem"):
         _check_target(folder / name, overwrite)
 
@@ -799,7 +822,7 @@ def save_key_pair(
     Both or neither: when writing fails (a full disk, a permission), an existing pair stays as it
     was and a directory created for it is removed again.
     """
-    folder = Path(directory).expanduser()
+    folder = _usable_path(directory)
     private, public = _write_files(
         folder,
         [("private.pem", private_key_bytes(key, "pem", passphrase), 0o600),

@@ -213,8 +213,9 @@ def test_keygen_force_that_fails_leaves_the_old_pair(tmp_path, capsys, monkeypat
         (["--bits", "99999999999999999999999999"], {}, "at most 16384"),
         (["--passphrase-env", "SNAPBOOK_EMPTY_PW"], {"SNAPBOOK_EMPTY_PW": ""}, "is empty"),
         (["--passphrase-env", "SNAPBOOK_UNSET_PW"], {}, "not set"),
+        (["--out", " "], {}, "--out is empty"),
     ],
-    ids=["bits-1024", "bits-16385", "bits-huge", "empty-passphrase", "unset-passphrase"],
+    ids=["bits-1024", "bits-16385", "bits-huge", "empty-passphrase", "unset-passphrase", "empty-out"],
 )
 def test_a_refused_keygen_writes_nothing(tmp_path, capsys, monkeypatch, argv, env, fragment):
     monkeypatch.delenv("SNAPBOOK_UNSET_PW", raising=False)

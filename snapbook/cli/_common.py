@@ -6,7 +6,7 @@ import os
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from ..errors import ConfigError
+from ..errors import ConfigError, SnapbookError
 from ..keys import _shown_path, read_private_key
 
 #: The longest message the CLI prints on one line (the reliability notes promise under 1,000 characters).
@@ -50,6 +50,18 @@ def passphrase_from_env(var: str | None) -> str | None:
             f"--passphrase-env names {shown(var, 80)}, but that environment variable is empty.",
             hint="Put the passphrase in it, or leave --passphrase-env out for a key without one.",
         )
+    return value
+
+
+def text_argument(value: str, option: str, error: type[SnapbookError]) -> str:
+    """``value`` if it is text that can be encoded; a file name's undecodable bytes (lone surrogates) are not."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise error(
+            f"{option} holds bytes that are not UTF-8 text: {shown(value, 80)}.",
+            hint=f"Type {option} again as plain text (check the terminal's encoding).",
+        ) from None
     return value
 
 

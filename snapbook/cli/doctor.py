@@ -7,7 +7,8 @@ from pathlib import Path
 
 from ..doctor import diagnose
 from ..keys import MIN_BITS_TO_INSPECT, read_public_key
-from ._common import MAX_MESSAGE_CHARS, shown
+from ..errors import ClientKeyError, ConfigError, SignatureFormatError, TimestampError
+from ._common import MAX_MESSAGE_CHARS, shown, text_argument
 
 
 def register(sub) -> None:
@@ -28,16 +29,31 @@ def register(sub) -> None:
     p.set_defaults(func=doctor_cmd)
 
 
+#: The largest request body the doctor reads from a file (the sandbox itself refuses over 16 KiB).
+MAX_BODY_BYTES = 1024 * 1024
+
+
 def _body(value: str | None) -> bytes | None:
+    """``--body``: a regular file's bytes (bounded), else the text itself."""
     if value is None:
         return None
     path = Path(value)
     try:
-        if len(value) < 4096 and path.is_file():
-            return path.read_bytes()
-    except OSError:
-        pass
-    return value.encode("utf-8")
+        is_file = len(value) < 4096 and path.is_file()
+    except (OSError, ValueError):
+        is_file = False
+    if is_file:
+        try:
+            with path.open("rb") as f:
+                data = f.read(MAX_BODY_BYTES + 1)
+        except OSError as exc:
+            raise ConfigError(f"Cannot read the --body file {shown(value)}: {exc.strerror or exc}.",
+                              hint="Check the path, or pass the JSON body itself.") from None
+        if len(data) > MAX_BODY_BYTES:
+            raise ConfigError(f"The --body file {shown(value)} is larger than {MAX_BODY_BYTES // 1024} KiB.",
+                              hint="Pass the request body as it was sent (SNAP token bodies are tiny).")
+        return data
+    return text_argument(value, "--body", ConfigError).encode("utf-8")
 
 
 def _say(line: str) -> None:
@@ -53,6 +69,9 @@ def _json_for_terminals(doc: dict) -> str:
 
 def doctor_cmd(args) -> int:
     public_key = read_public_key(args.public_key, min_bits=MIN_BITS_TO_INSPECT)
+    text_argument(args.client_key, "--client-key", ClientKeyError)
+    text_argument(args.timestamp, "--timestamp", TimestampError)
+    text_argument(args.signature, "--signature", SignatureFormatError)
     d = diagnose(public_key, args.client_key, args.timestamp, args.signature, body=_body(args.body))
     if args.json:
         print(_json_for_terminals(d.to_dict()))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..errors import ConfigError
 from ..keys import (
     MAX_BITS,
     check_key_pair_target,
@@ -30,6 +31,8 @@ def register(sub) -> None:
 
 
 def keygen(args) -> int:
+    if not args.out.strip():
+        raise ConfigError("--out is empty.", hint="Name the directory for the key pair, e.g. --out keys.")
     passphrase = passphrase_from_env(args.passphrase_env)
     # Everything that can be refused is refused before any key is made or any directory created.
     check_key_size(args.bits)

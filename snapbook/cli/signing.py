@@ -7,7 +7,8 @@ import sys
 
 from ..keys import read_public_key
 from ..signing import decode_signature, make_timestamp, parse_timestamp, sign, string_to_sign, verify
-from ._common import add_passphrase_option, private_key_from_args, shown_repr
+from ..errors import ClientKeyError, SignatureFormatError, TimestampError
+from ._common import add_passphrase_option, private_key_from_args, shown_repr, text_argument
 
 
 def register(sub) -> None:
@@ -27,7 +28,16 @@ def register(sub) -> None:
     p.set_defaults(func=verify_cmd)
 
 
+def _check_text(args) -> None:
+    text_argument(args.client_key, "--client-key", ClientKeyError)
+    if args.timestamp is not None:
+        text_argument(args.timestamp, "--timestamp", TimestampError)
+    if getattr(args, "signature", None) is not None:
+        text_argument(args.signature, "--signature", SignatureFormatError)
+
+
 def sign_cmd(args) -> int:
+    _check_text(args)
     key = private_key_from_args(args)
     timestamp = args.timestamp if args.timestamp is not None else make_timestamp()
     parse_timestamp(timestamp)  # refuse to sign a timestamp no server would accept
@@ -45,6 +55,7 @@ def sign_cmd(args) -> int:
 
 def verify_cmd(args) -> int:
     public_key = read_public_key(args.public_key)
+    _check_text(args)
     text = string_to_sign(args.client_key, args.timestamp)
     raw = decode_signature(args.signature)
     if verify(public_key, text, args.signature):
