@@ -355,8 +355,6 @@ def test_read_missing_file_says_so(tmp_path):
 
 NOT_KEY_FILES = {
     "fifo": "a named pipe (FIFO)",  # would block forever in open() or read()
-    "/dev/zero": "a character device",  # would fill memory
-    "/dev/urandom": "a character device",
     "directory": "a directory",
     "65-KiB-file": "larger than 64 KiB",
 }
@@ -389,6 +387,32 @@ def test_key_files_are_read_with_bounds(kind, tmp_path):
         assert type(exc).__name__ == "KeyFileError", (read.__name__, repr(exc))
         assert NOT_KEY_FILES[kind] in exc.message and exc.hint
         assert len(str(exc)) < 1000
+
+
+_READ_DEVICES = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))  # a regression dies of MemoryError, not the machine
+from snapbook import keys as K
+for path in ("/dev/zero", "/dev/urandom"):
+    for read in (K.read_private_key, K.read_public_key, K.read_key_file, K.private_key_from, K.public_key_from):
+        try:
+            read(path)
+            print("read", path)
+        except Exception as exc:
+            print(type(exc).__name__, exc.message if hasattr(exc, "message") else exc)
+"""
+
+
+def test_device_files_are_refused_without_reading_them():
+    """/dev/zero would fill memory and /dev/urandom never ends: run where a regression cannot hurt."""
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", _READ_DEVICES], capture_output=True, text=True, timeout=60)
+    lines = r.stdout.splitlines()
+    assert r.returncode == 0 and len(lines) == 10, (r.stdout, r.stderr[-500:])
+    for line in lines:
+        assert line.startswith("KeyFileError ") and "is a character device, not a key file" in line, line
 
 
 def test_the_largest_key_fits_the_bound(tmp_path):
