@@ -175,15 +175,16 @@ class _HeldSecret:
     secret left in a field ends up in files. The field shows ``placeholder`` instead, masked.
     """
 
-    def __init__(self, field: W.Password, describe: Callable[[str], str]) -> None:
+    def __init__(self, field: W.Password, describe: Callable[[str], str], *, strip: bool) -> None:
         self.field, self._describe, self._empty_placeholder = field, describe, field.placeholder
+        self._strip = strip  # a signature pasted with a newline is the same signature; a passphrase is exact
         self.value: str | None = None
 
     def take(self) -> str | None:
         """The field's value if one was typed (it becomes the held one), else the held one."""
         typed = self.field.value
         if typed:
-            self.value = typed.strip() or None
+            self.value = (typed.strip() if self._strip else typed) or None
             self.field.value = ""
             self.field.placeholder = self._describe(self.value) if self.value else self._empty_placeholder
         return self.value
@@ -194,11 +195,12 @@ class _HeldSecret:
 
 
 def _held_passphrase(field: W.Password) -> _HeldSecret:
-    return _HeldSecret(field, lambda _: "(a passphrase is held in this session; type another to replace it)")
+    return _HeldSecret(field, lambda _: "(a passphrase is held in this session; type another to replace it)",
+                       strip=False)
 
 
 def _held_signature(field: W.Password) -> _HeldSecret:
-    return _HeldSecret(field, lambda sig: f"{mask(sig)} held; paste another to replace it")
+    return _HeldSecret(field, lambda sig: f"{mask(sig)} held; paste another to replace it", strip=True)
 
 
 class KeyForm(_Form):

@@ -495,3 +495,14 @@ def test_signatures_leave_the_widget_state_once_used(vendor):
     for secret in (vendor.documented_signature, vendor.signature):
         assert secret not in state
     assert "PKiS0G" in state or vendor.documented_signature[:6] in state  # the masked form says what is held
+
+
+def test_a_held_passphrase_is_kept_exactly(tmp_path, private_key):
+    """Spaces are part of a passphrase: holding it must not strip them."""
+    path = tmp_path / "enc.pem"
+    path.write_bytes(K.private_key_bytes(private_key, passphrase=" padded passphrase "))
+    form = KeyForm()
+    form.passphrase.value = " padded passphrase "
+    form.path.value = str(path)
+    form.load_button.click()
+    assert form.key is not None, form.text

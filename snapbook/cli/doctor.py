@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 from ..doctor import diagnose
-from ..keys import MIN_BITS_TO_INSPECT, read_public_key
 from ..errors import ClientKeyError, ConfigError, SignatureFormatError, TimestampError
+from ..keys import MIN_BITS_TO_INSPECT, read_public_key
 from ._common import MAX_MESSAGE_CHARS, shown, text_argument
 
 

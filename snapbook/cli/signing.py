@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import sys
 
+from ..errors import ClientKeyError, SignatureFormatError, TimestampError
 from ..keys import read_public_key
 from ..signing import decode_signature, make_timestamp, parse_timestamp, sign, string_to_sign, verify
-from ..errors import ClientKeyError, SignatureFormatError, TimestampError
 from ._common import add_passphrase_option, private_key_from_args, shown_repr, text_argument
 
 
