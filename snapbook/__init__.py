@@ -22,6 +22,7 @@ from .keys import (
     public_key_bytes,
     read_private_key,
     read_public_key,
+    save_key_pair,
     save_private_key,
     save_public_key,
 )
@@ -105,6 +106,7 @@ __all__ = sorted(
         "public_key_bytes",
         "read_private_key",
         "read_public_key",
+        "save_key_pair",
         "save_private_key",
         "save_public_key",
         "sign",

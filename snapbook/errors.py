@@ -14,6 +14,7 @@ __all__ = [
     "ConnectionFailedError",
     "DNSError",
     "InvalidResponseError",
+    "KeyFileError",
     "KeyFileExistsError",
     "KeyFormatError",
     "KeyKindError",
@@ -77,6 +78,13 @@ class PassphraseError(KeyFormatError):
 
 class KeyFileExistsError(SnapbookError, FileExistsError):
     """Saving would overwrite an existing key file."""
+
+
+class KeyFileError(SnapbookError, OSError):
+    """A key file that cannot be read or written: missing, not a regular file, too large, a link, a full disk.
+
+    Not a :class:`KeyFormatError`: the file is the problem, not what is in it.
+    """
 
 
 # --- signing --------------------------------------------------------------------------

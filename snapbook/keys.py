@@ -14,6 +14,9 @@ import binascii
 import hashlib
 import os
 import re
+import secrets
+import stat
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Union
@@ -22,6 +25,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x448, x25519
 
 from .errors import (
+    ConfigError,
+    KeyFileError,
     KeyFileExistsError,
     KeyFormatError,
     KeyKindError,
@@ -31,9 +36,13 @@ from .errors import (
 )
 
 __all__ = [
+    "MAX_BITS",
+    "MAX_KEY_FILE_BYTES",
     "MIN_BITS",
     "MIN_BITS_TO_INSPECT",
     "KeyInfo",
+    "check_key_pair_target",
+    "check_key_size",
     "describe_key",
     "fingerprint",
     "generate_private_key",
@@ -48,12 +57,17 @@ __all__ = [
     "read_key_file",
     "read_private_key",
     "read_public_key",
+    "save_key_pair",
     "save_private_key",
     "save_public_key",
 ]
 
 #: SNAP and Ifortepay require RSA keys of at least 2048 bits.
 MIN_BITS = 2048
+#: The largest key :func:`generate_private_key` makes: already minutes of work, far beyond any provider's ask.
+MAX_BITS = 16384
+#: The most a key file may hold: a 16,384-bit private key in PEM is under 20 KB.
+MAX_KEY_FILE_BYTES = 64 * 1024
 #: Tools that only inspect a key someone else holds (the doctor) accept down to this size and
 #: report the weakness instead of refusing to look.
 MIN_BITS_TO_INSPECT = 1024
@@ -84,14 +98,26 @@ _HOW_TO_MAKE = "Generate a new pair with `snapbook keygen --out DIR` or `openssl
 # --- generation -----------------------------------------------------------------------
 
 
-def generate_private_key(bits: int = MIN_BITS) -> rsa.RSAPrivateKey:
-    """A new RSA private key (public exponent 65537) of ``bits`` bits, 2048 by default."""
-    if not isinstance(bits, int) or bits < MIN_BITS:
+def check_key_size(bits: object) -> int:
+    """``bits`` if snapbook will make a key that size (:data:`MIN_BITS` to :data:`MAX_BITS`), else a typed error."""
+    if not isinstance(bits, int) or isinstance(bits, bool) or bits < MIN_BITS:
         raise WeakKeyError(
-            f"Refusing to generate a {bits}-bit RSA key: SNAP requires at least {MIN_BITS} bits.",
+            f"Refusing to generate a {_shown_path(bits, 40)}-bit RSA key: SNAP requires at least {MIN_BITS} bits.",
             hint="Use --bits 2048 (the SNAP standard) or larger.",
         )
-    return rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    if bits > MAX_BITS:
+        size = f"a {bits}-bit RSA key" if bits < 10**6 else "an RSA key of over a million bits"
+        raise ConfigError(
+            f"Refusing to generate {size}: snapbook makes keys of at most "
+            f"{MAX_BITS} bits (a larger one takes hours to make and no provider asks for it).",
+            hint="Use --bits 2048 (the SNAP standard); 3072 or 4096 if you want a margin.",
+        )
+    return bits
+
+
+def generate_private_key(bits: int = MIN_BITS) -> rsa.RSAPrivateKey:
+    """A new RSA private key (public exponent 65537) of ``bits`` bits, 2048 by default."""
+    return rsa.generate_private_key(public_exponent=65537, key_size=check_key_size(bits))
 
 
 # --- loading --------------------------------------------------------------------------
@@ -194,17 +220,98 @@ _KIND_NAMES = {
 }
 
 
+def _shown_path(path: object, limit: int = 160) -> str:
+    """A path as a message may show it: control characters escaped, long ones cut (they came from a user)."""
+    if isinstance(path, int) and abs(path).bit_length() > 64:
+        return f"{'-' if path < 0 else ''}{abs(path).bit_length()}-bit-long number"
+    text = os.fsdecode(path) if isinstance(path, (bytes, os.PathLike)) else str(path)
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    if len(text) > limit:
+        return f"{text[: limit // 2]}…{text[-limit // 4:]} ({len(text)} chars)"
+    return text
+
+
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _usable_path(path: str | os.PathLike[str]) -> Path:
+    """``path`` as a Path, or a :class:`KeyFileError` for what no file system accepts (a NUL character)."""
+    text = os.fspath(path)
+    if "\x00" in (text if isinstance(text, str) else os.fsdecode(text)):
+        raise KeyFileError(f"{_shown_path(text)} is not a usable path: it contains a NUL character.",
+                           hint="Check how the path was typed or pasted.")
+    return Path(text).expanduser()
+
+
+def _file_kind(mode: int) -> str:
+    for test, name in _FILE_KINDS:
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
 def read_key_file(path: str | os.PathLike[str]) -> bytes:
-    """The bytes of a key file, or a :class:`KeyFormatError` saying why it cannot be read."""
-    p = Path(path).expanduser()
+    """The bytes of a key file, or a :class:`KeyFileError` saying why it cannot be read.
+
+    Only a regular file of at most :data:`MAX_KEY_FILE_BYTES` is read: ``/dev/zero`` would
+    exhaust memory and a FIFO would block forever, so both are refused before any read.
+    """
+    if not os.fspath(path):
+        raise KeyFileError("No key file named: the path is empty.", hint="Name the key file, e.g. keys/private.pem.")
+    p = _usable_path(path)
+    shown = _shown_path(p)
+    # O_NONBLOCK: opening a FIFO without a writer returns at once instead of waiting forever.
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
-        return p.read_bytes()
+        fd = os.open(p, flags)
     except FileNotFoundError:
-        raise KeyFormatError(f"Key file not found: {p}.", hint="Check the path.") from None
-    except IsADirectoryError:
-        raise KeyFormatError(f"{p} is a directory, not a key file.", hint="Name the key file itself.") from None
+        raise KeyFileError(f"Key file not found: {shown}.", hint="Check the path.") from None
     except PermissionError:
-        raise KeyFormatError(f"Cannot read key file {p}: permission denied.", hint="Check the file's owner and mode.") from None
+        raise KeyFileError(f"Cannot read key file {shown}: permission denied.",
+                           hint="Check the file's owner and mode.") from None
+    except OSError as exc:
+        raise KeyFileError(f"Cannot open key file {shown}: {exc.strerror or type(exc).__name__}.",
+                           hint="Check the path: name the key file itself.") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise KeyFileError(
+                f"{shown} is {_file_kind(info.st_mode)}, not a key file.",
+                hint="Name the key file itself (a regular file such as private.pem).",
+            )
+        too_big = KeyFileError(
+            f"{shown} is larger than {MAX_KEY_FILE_BYTES // 1024} KiB: not a key file "
+            "(a 16,384-bit private key in PEM is under 20 KB).",
+            hint="Name the key file itself (private.pem or public.pem), not another file.",
+        )
+        if info.st_size > MAX_KEY_FILE_BYTES:
+            raise too_big
+        chunks: list[bytes] = []
+        size = 0
+        while size <= MAX_KEY_FILE_BYTES:  # a file that grows while read is still bounded
+            chunk = os.read(fd, MAX_KEY_FILE_BYTES + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > MAX_KEY_FILE_BYTES:
+            raise too_big
+        return b"".join(chunks)
+    except IsADirectoryError:
+        raise KeyFileError(f"{shown} is a directory, not a key file.", hint="Name the key file itself.") from None
+    except OSError as exc:
+        if isinstance(exc, KeyFileError):
+            raise
+        raise KeyFileError(f"Cannot read key file {shown}: {exc.strerror or type(exc).__name__}.",
+                           hint="Check the file and the disk it is on.") from None
+    finally:
+        os.close(fd)
 
 
 def _check_rsa(key: object, kind: str, min_bits: int) -> rsa.RSAPrivateKey | rsa.RSAPublicKey:
@@ -409,6 +516,16 @@ def _load_certificate(der: bytes) -> tuple[str, object]:
         raise _corrupt("The certificate") from None
 
 
+def _is_encrypted_pkcs8(der: bytes) -> bool:
+    try:
+        serialization.load_der_private_key(der, None)
+    except TypeError as exc:
+        return "encrypted" in str(exc) and "not encrypted" not in str(exc)
+    except Exception:
+        return False
+    return False
+
+
 def _load_der_private(der: bytes, pw: bytes | None, where: str) -> tuple[str, object]:
     try:
         return "private", serialization.load_der_private_key(der, pw)
@@ -424,7 +541,9 @@ def _load_der_private(der: bytes, pw: bytes | None, where: str) -> tuple[str, ob
         raise _corrupt(where) from None
     except ValueError as exc:
         text = str(exc).lower()
-        if "password" in text or "decrypt" in text:
+        # A wrong passphrase usually fails the padding check ("Incorrect password"), but about one in
+        # 256 decrypts to valid padding around garbage DER: still a wrong passphrase, not a broken key.
+        if "password" in text or "decrypt" in text or (pw is not None and _is_encrypted_pkcs8(der)):
             raise PassphraseError(
                 "Could not decrypt the private key: the passphrase is wrong.",
                 hint="Check the passphrase; the key itself was not changed.",
@@ -495,22 +614,222 @@ def keys_match(private_key: rsa.RSAPrivateKey, public_key: rsa.RSAPublicKey) -> 
     return private_key.public_key().public_numbers() == public_key.public_numbers()
 
 
-def _write_new(path: Path, data: bytes, mode: int, overwrite: bool) -> Path:
-    if path.exists() and not overwrite:
+def _check_target(path: Path, overwrite: bool) -> None:
+    """Refuse to write a key file where it would follow a link, fill a directory's name or clobber a key."""
+    shown = _shown_path(path)
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise KeyFileError(f"Cannot check {shown}: {exc.strerror or type(exc).__name__}.",
+                           hint="Check the path and the permissions of its directory.") from None
+    if stat.S_ISLNK(info.st_mode):
+        dangling = "" if path.exists() else " (dangling: its target does not exist)"
+        raise KeyFileError(
+            f"{shown} is a symbolic link{dangling}; refusing to write a key file through or over a link.",
+            hint="Remove the link, or write the keys somewhere else (another --out directory).",
+        )
+    if not stat.S_ISREG(info.st_mode):
+        raise KeyFileError(
+            f"{shown} is {_file_kind(info.st_mode)}; a key file cannot be written there.",
+            hint="Remove or rename it, or write the keys somewhere else (another --out directory).",
+        )
+    if not overwrite:
         raise KeyFileExistsError(
-            f"{path} already exists; refusing to overwrite a key file.",
+            f"{shown} already exists; refusing to overwrite a key file.",
             hint="Choose another path, or pass overwrite=True (--force) if you really mean to replace it.",
         )
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
-    if not overwrite:
-        flags |= os.O_EXCL
-    fd = os.open(path, flags, mode)
+
+
+def _missing_directories(folder: Path) -> list[Path]:
+    """The directories to create for ``folder`` (deepest first), or a :class:`KeyFileError` for what is in the way."""
+    missing: list[Path] = []
+    current = folder
     try:
-        os.fchmod(fd, mode)  # an existing file keeps its mode on O_TRUNC: set it
-        os.write(fd, data)
+        while not current.is_dir():
+            if os.path.lexists(current):
+                what = "a dangling symbolic link" if current.is_symlink() else "not a directory"
+                raise KeyFileError(
+                    f"{_shown_path(current)} is {what}; cannot write key files into it.",
+                    hint="Name a directory (it is created if it does not exist), or remove what is in the way.",
+                )
+            missing.append(current)
+            if current.parent == current:
+                break
+            current = current.parent
+    except OSError as exc:
+        if isinstance(exc, KeyFileError):
+            raise
+        raise KeyFileError(f"Cannot use {_shown_path(folder)} as a directory: {exc.strerror or exc}.",
+                           hint="Check the path (each name at most 255 bytes) and your permissions.") from None
+    return missing
+
+
+def _make_directory(folder: Path) -> list[Path]:
+    """Create ``folder`` and its missing parents; return those created (deepest last), to undo on failure."""
+    missing = _missing_directories(folder)
+    created: list[Path] = []
+    try:
+        for directory in reversed(missing):
+            directory.mkdir()
+            created.append(directory)
+    except OSError as exc:
+        _remove_directories(created)
+        raise KeyFileError(f"Cannot create the directory {_shown_path(folder)}: {exc.strerror or exc}.",
+                           hint="Check the path and your permissions there.") from None
+    return created
+
+
+def _remove_directories(created: list[Path]) -> None:
+    for directory in reversed(created):
+        try:
+            directory.rmdir()  # only ever empty: nothing else was written there
+        except OSError:
+            pass
+
+
+def _write_temporary(folder: Path, name: str, data: bytes, mode: int) -> Path:
+    """``data`` in a new hidden file beside ``name`` (same file system, so the rename is atomic), synced."""
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")  # O_EXCL, mode 0600
+    try:
+        os.fchmod(fd, mode)  # the mode is exact whatever the umask
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        os.unlink(tmp)
+        raise
+    os.close(fd)
+    return Path(tmp)
+
+
+def _sync_directory(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)  # the renames themselves survive a crash
+    except OSError:
+        pass
     finally:
         os.close(fd)
-    return path
+
+
+def _set_aside(target: Path) -> Path:
+    """A second name for an existing file, so a failed replacement can put it back."""
+    backup = target.with_name(f".{target.name}.{secrets.token_hex(6)}.old")
+    try:
+        os.link(target, backup)  # the old file stays in place meanwhile
+    except OSError:
+        os.replace(target, backup)  # a file system without hard links: move it aside instead
+    return backup
+
+
+def _place(tmp: Path, target: Path, overwrite: bool) -> None:
+    if overwrite:
+        os.replace(tmp, target)
+        return
+    try:
+        os.link(tmp, target)  # fails if the name was taken meanwhile: never clobber a key
+    except FileExistsError:
+        raise KeyFileExistsError(
+            f"{_shown_path(target)} appeared while the keys were written; refusing to overwrite it.",
+            hint="Check what else writes there, then try again.",
+        ) from None
+    except OSError:
+        if os.path.lexists(target):
+            raise
+        os.replace(tmp, target)  # a file system without hard links
+
+
+def _write_files(folder: Path, files: list[tuple[str, bytes, int]], overwrite: bool) -> list[Path]:
+    """Write every ``(name, data, mode)`` in ``folder``, all or none.
+
+    Each file is first written to a temporary file in the same folder; only when all are complete
+    are they moved into place. Should any step fail, files already moved are put back as they
+    were, an existing key file is left untouched, and directories created here are removed.
+    """
+    targets = [folder / name for name, _, _ in files]
+    for target in targets:
+        _check_target(target, overwrite)
+    created = _make_directory(folder)
+    temporaries: list[Path] = []
+    backups: dict[Path, Path] = {}
+    placed: list[Path] = []
+    try:
+        for name, data, mode in files:
+            temporaries.append(_write_temporary(folder, name, data, mode))
+        for tmp, target in zip(temporaries, targets):
+            if overwrite and os.path.lexists(target):
+                backups[target] = _set_aside(target)
+            _place(tmp, target, overwrite)
+            placed.append(target)
+        _sync_directory(folder)
+    except BaseException as exc:
+        for target in reversed(targets):  # undo: every name as it was before
+            try:
+                if target in backups:
+                    os.replace(backups.pop(target), target)
+                elif target in placed:
+                    os.unlink(target)
+            except OSError:
+                pass
+        placed.clear()
+        if isinstance(exc, OSError) and not isinstance(exc, (KeyFileError, KeyFileExistsError)):
+            raise KeyFileError(
+                f"Could not write the key files in {_shown_path(folder)}: "
+                f"{exc.strerror or type(exc).__name__}. Nothing was changed there.",
+                hint="Free some space or fix the permissions, then try again.",
+            ) from None
+        raise
+    finally:
+        for leftover in [*temporaries, *backups.values()]:
+            try:
+                os.unlink(leftover)
+            except OSError:
+                pass
+        if not placed:
+            _remove_directories(created)
+    return targets
+
+
+def _write_new(path: Path, data: bytes, mode: int, overwrite: bool) -> Path:
+    path = _usable_path(path)
+    return _write_files(path.parent, [(path.name, data, mode)], overwrite)[0]
+
+
+def check_key_pair_target(directory: str | os.PathLike[str], *, overwrite: bool = False) -> None:
+    """Raise now if :func:`save_key_pair` could not write into ``directory``: before minutes of key generation."""
+    folder = _usable_path(directory)
+    _missing_directories(folder)
+    for name in ("private.pem", "public.pem"):
+        _check_target(folder / name, overwrite)
+
+
+def save_key_pair(
+    key: rsa.RSAPrivateKey,
+    directory: str | os.PathLike[str],
+    passphrase: Passphrase = None,
+    *,
+    overwrite: bool = False,
+) -> tuple[Path, Path]:
+    """Write ``private.pem`` (PKCS#8, 0600, encrypted with ``passphrase``) and ``public.pem`` (SPKI, 0644).
+
+    Both or neither: when writing fails (a full disk, a permission), an existing pair stays as it
+    was and a directory created for it is removed again.
+    """
+    folder = _usable_path(directory)
+    private, public = _write_files(
+        folder,
+        [("private.pem", private_key_bytes(key, "pem", passphrase), 0o600),
+         ("public.pem", public_key_bytes(key, "pem"), 0o644)],
+        overwrite,
+    )
+    return private, public
 
 
 def save_private_key(

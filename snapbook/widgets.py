@@ -5,10 +5,12 @@ functions it is given (``generate=``, ``explain=``, ``make_client=``, ...), so t
 business logic and tests can drive them without a browser: set ``.value`` on the inputs, call
 ``.click()`` on the buttons and read ``form.output.outputs``.
 
-Secrets stay out of sight: passphrases, pasted keys and signatures to compare go in password
-fields, pasted keys are cleared once read, and everything the forms display masks signatures
-and tokens (:func:`snapbook.masking.mask`). Errors are shown in the form with what they mean
-and what to do, never as a traceback.
+Secrets stay out of sight: passphrases, pasted keys and signatures go in password fields, and
+every secret field is emptied as soon as its value is read, so the widget state that "Save
+Widget State" or an HTML export writes into a file never holds one (the value is kept in the
+kernel's memory only, for the next click). Everything the forms display masks signatures and
+tokens (:func:`snapbook.masking.mask`). Errors are shown in the form with what they mean and
+what to do, never as a traceback.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from . import keys as _keys
 from . import signing as _signing
+from .errors import PassphraseError as _PassphraseError
 from .errors import SnapbookError, SnapResponseError
 from .masking import mask
 
@@ -161,13 +164,43 @@ class _Form(W.VBox):
 def save_key_pair(
     key: rsa.RSAPrivateKey, directory: str | os.PathLike[str], passphrase: str | None = None, *, overwrite: bool = False
 ) -> list[Path]:
-    """Write ``private.pem`` (0600, encrypted when a passphrase is given) and ``public.pem``."""
-    folder = Path(directory).expanduser()
-    folder.mkdir(parents=True, exist_ok=True)
-    return [
-        _keys.save_private_key(key, folder / "private.pem", passphrase or None, overwrite=overwrite),
-        _keys.save_public_key(key, folder / "public.pem", overwrite=overwrite),
-    ]
+    """Write ``private.pem`` (0600, encrypted when a passphrase is given) and ``public.pem``, both or neither."""
+    return list(_keys.save_key_pair(key, directory, passphrase or None, overwrite=overwrite))
+
+
+class _HeldSecret:
+    """A secret read from a password field and kept only in the kernel: the field is emptied at once.
+
+    Widget state (``embed_data``, "Save Widget State", HTML exports) holds every synced value, so a
+    secret left in a field ends up in files. The field shows ``placeholder`` instead, masked.
+    """
+
+    def __init__(self, field: W.Password, describe: Callable[[str], str], *, strip: bool) -> None:
+        self.field, self._describe, self._empty_placeholder = field, describe, field.placeholder
+        self._strip = strip  # a signature pasted with a newline is the same signature; a passphrase is exact
+        self.value: str | None = None
+
+    def take(self) -> str | None:
+        """The field's value if one was typed (it becomes the held one), else the held one."""
+        typed = self.field.value
+        if typed:
+            self.value = (typed.strip() if self._strip else typed) or None
+            self.field.value = ""
+            self.field.placeholder = self._describe(self.value) if self.value else self._empty_placeholder
+        return self.value
+
+    def forget(self) -> None:
+        self.value = None
+        self.field.placeholder = self._empty_placeholder
+
+
+def _held_passphrase(field: W.Password) -> _HeldSecret:
+    return _HeldSecret(field, lambda _: "(a passphrase is held in this session; type another to replace it)",
+                       strip=False)
+
+
+def _held_signature(field: W.Password) -> _HeldSecret:
+    return _HeldSecret(field, lambda sig: f"{mask(sig)} held; paste another to replace it", strip=True)
 
 
 class KeyForm(_Form):
@@ -204,6 +237,7 @@ class KeyForm(_Form):
         self.directory = W.Text(value=str(directory), description="Save to folder", style=_DESC, layout=_WIDE)
         self.overwrite = W.Checkbox(value=False, description="overwrite existing files", indent=False)
         self.save_button = W.Button(description="Save key pair", icon="save", disabled=True, layout=_AUTO)
+        self._passphrase_held = _held_passphrase(self.passphrase)
 
         self.generate_button.on_click(lambda _: self._guard(self._on_generate))
         self.load_button.on_click(lambda _: self._guard(self._on_load_file))
@@ -238,7 +272,14 @@ class KeyForm(_Form):
         return None if self.key is None else _keys.public_key_bytes(self.key).decode("ascii")
 
     def _passphrase(self) -> str | None:
-        return self.passphrase.value or None
+        return self._passphrase_held.take()
+
+    def _load_with_passphrase(self, data: Any) -> rsa.RSAPrivateKey:
+        try:
+            return self._load(data, self._passphrase())
+        except _PassphraseError:
+            self._passphrase_held.forget()  # a wrong one is not worth keeping
+            raise
 
     def _use(self, key: rsa.RSAPrivateKey, source: str) -> None:
         self.key = key
@@ -261,7 +302,7 @@ class KeyForm(_Form):
         if not path:
             self._show(Notice("warn", "No key file given.", hint="Type the path of your private key file."))
             return
-        self._use(self._load(_keys.read_key_file(path), self._passphrase()), f"loaded from {path}")
+        self._use(self._load_with_passphrase(_keys.read_key_file(path)), f"loaded from {path}")
 
     def _on_paste(self) -> None:
         text = self.paste.value
@@ -269,7 +310,7 @@ class KeyForm(_Form):
             self._show(Notice("warn", "Nothing pasted.", hint="Paste the private key, BEGIN and END lines included."))
             return
         try:
-            key = self._load(text, self._passphrase())
+            key = self._load_with_passphrase(text)
         finally:
             self.paste.value = ""  # never keep a pasted secret in the widget's state
         self._use(key, "loaded from the pasted text")
@@ -280,7 +321,7 @@ class KeyForm(_Form):
             return
         item = files[0]
         try:
-            key = self._load(bytes(item["content"]), self._passphrase())
+            key = self._load_with_passphrase(bytes(item["content"]))
         finally:
             self.upload.value = ()  # drop the uploaded bytes from the widget's state
         self._use(key, f"loaded from the upload {item.get('name', '')}".rstrip())
@@ -289,9 +330,10 @@ class KeyForm(_Form):
         if self.key is None:
             self._show(Notice("warn", "No key to save yet.", hint="Generate or load a key first."))
             return
-        paths = list(self._save(self.key, self.directory.value, self._passphrase(), overwrite=self.overwrite.value))
+        passphrase = self._passphrase()
+        paths = list(self._save(self.key, self.directory.value, passphrase, overwrite=self.overwrite.value))
         details = [f"{p}  (mode {oct(p.stat().st_mode & 0o777)[2:]})" for p in paths]
-        encrypted = "encrypted with the passphrase" if self._passphrase() else "not encrypted (no passphrase)"
+        encrypted = "encrypted with the passphrase" if passphrase else "not encrypted (no passphrase)"
         self._show(
             Notice("ok", "Saved the key pair.", (*details, f"The private key is {encrypted}."),
                    "Send public.pem to Ifortepay; never commit or send private.pem."),
@@ -338,8 +380,10 @@ class SignatureForm(_Form):
         self.now_button = W.Button(description="Now", icon="clock-o", tooltip="Set the timestamp to the current time (+07:00)")
         self.compare = W.Password(description="Compare with", placeholder="optional: an X-SIGNATURE from another SDK",
                                   style=_DESC, layout=_WIDE)
-        for w in (self.client_key, self.timestamp, self.compare):
+        self._compare_held = _held_signature(self.compare)
+        for w in (self.client_key, self.timestamp):
             w.observe(lambda _: self.refresh(), names="value")
+        self.compare.observe(self._on_compare, names="value")
         self.now_button.on_click(lambda _: self._guard(self._on_now))
         if key_form is not None:
             key_form.observe(self._on_key_form, names="key")
@@ -366,6 +410,24 @@ class SignatureForm(_Form):
     def _on_now(self) -> None:
         self.timestamp.value = self._make_timestamp(self._clock)
 
+    def _on_compare(self, change: dict[str, Any]) -> None:
+        if change["new"]:  # not the field being emptied below
+            self._compare_held.take()
+            self.refresh()
+
+    @property
+    def compared_signature(self) -> str | None:
+        """The X-SIGNATURE pasted to compare (kept here, not in the widget's state), or None."""
+        return self._compare_held.value
+
+    @compared_signature.setter
+    def compared_signature(self, value: str | None) -> None:
+        if value:
+            self.compare.value = value  # read, held and cleared like a paste
+        else:
+            self._compare_held.forget()
+            self.refresh()
+
     def refresh(self) -> None:
         """Recompute every step from the current inputs."""
         self._guard(self._refresh)
@@ -386,7 +448,7 @@ class SignatureForm(_Form):
                                   hint="Strict providers reject it; send yyyy-MM-ddTHH:mm:ss+07:00."))
         steps = self._explain(self._key, self.client_key.value, self.timestamp.value)
         self.steps = steps
-        compare = self.compare.value.strip()
+        compare = self._compare_held.value
         if compare:
             notices.append(self._comparison(steps, compare))
         self._show(steps, *notices)
@@ -443,6 +505,7 @@ class DoctorForm(_Form):
         self.timestamp = W.Text(value=timestamp, description="X-TIMESTAMP", style=_DESC, layout=_WIDE)
         self.signature = W.Password(description="X-SIGNATURE", placeholder="the header value as sent",
                                     style=_DESC, layout=_WIDE)
+        self._signature_held = _held_signature(self.signature)
         self.button = W.Button(description="Diagnose", icon="stethoscope", button_style="primary", layout=_AUTO)
         self.button.on_click(lambda _: self._guard(self._run))
         super().__init__([self.public_pem, self.client_key, self.timestamp, self.signature, self.button])
@@ -462,16 +525,16 @@ class DoctorForm(_Form):
 
     def _run(self) -> None:
         self.diagnosis = None
+        signature = self._signature_held.take()
         public_key = self._public()
         if public_key is None:
             self._show(Notice("warn", "No public key yet.",
                               hint="Paste the public key you registered, or load the key pair in the key form."))
             return
-        if not self.signature.value.strip():
+        if not signature:
             self._show(Notice("warn", "No X-SIGNATURE to diagnose.", hint="Paste the header value as it was sent."))
             return
-        self.diagnosis = self._diagnose(public_key, self.client_key.value, self.timestamp.value,
-                                        self.signature.value.strip())
+        self.diagnosis = self._diagnose(public_key, self.client_key.value, self.timestamp.value, signature)
         self._show(self.diagnosis)
 
 
@@ -573,6 +636,7 @@ class TokenForm(_Form):
                                style=_DESC, layout=_WIDE)
         self.passphrase = W.Password(description="Passphrase", placeholder="if the key file is encrypted",
                                      style=_DESC, layout=_WIDE)
+        self._passphrase_held = _held_passphrase(self.passphrase)
         self.request_button = W.Button(description="Request token", button_style="primary", icon="paper-plane",
                                         layout=_AUTO)
         self.request_button.on_click(lambda _: self.request())
@@ -587,7 +651,11 @@ class TokenForm(_Form):
     def _private_key(self) -> rsa.RSAPrivateKey | None:
         path = self.key_path.value.strip()
         if path:
-            return _keys.read_private_key(Path(path).expanduser(), self.passphrase.value or None)
+            try:
+                return _keys.read_private_key(Path(path).expanduser(), self._passphrase_held.take())
+            except _PassphraseError:
+                self._passphrase_held.forget()  # a wrong one is not worth keeping
+                raise
         if self._key_form is not None and self._key_form.key is not None:
             return self._key_form.key
         return self._key

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 
 from snapbook.cli import main
 from snapbook.doctor import CAUSES, Diagnosis, diagnose, diagnose_request
-from snapbook.errors import KeyFormatError
+from snapbook.errors import KeyFileError, KeyFormatError
 from snapbook.keys import load_private_key, save_public_key
 from snapbook.signing import JAKARTA, make_timestamp, sign, signed_headers
 
@@ -488,7 +488,9 @@ def test_public_key_in_every_form(key, pub, tmp_path):
     for form in (pub, key, path, path.read_text(), path.read_bytes()):
         assert diagnose(form, CK, TS, sig).ok
     with pytest.raises(KeyFormatError):
-        diagnose("not a key", CK, TS, sig)
+        diagnose("not a key " * 30, CK, TS, sig)  # text: no file name is that long
+    with pytest.raises(KeyFileError, match="not found"):
+        diagnose("not a key", CK, TS, sig)  # short: read as the path of a key file
 
 
 def test_a_pss_signature_is_not_accepted_by_cryptography_as_pkcs1(key, pub):
@@ -526,7 +528,8 @@ def _doctor(public_pem, signature, *extra):
 
 def test_cli_valid_exits_0(key, public_pem, capsys):
     assert _doctor(public_pem, sign(key, EXACT)) == 0
-    assert capsys.readouterr().out.startswith("valid (valid)")
+    out = capsys.readouterr().out
+    assert out.startswith("Valid: the signature verifies for") and "valid (valid)" not in out
 
 
 def test_cli_invalid_exits_1_with_the_diagnosis(key, public_pem, capsys):

@@ -343,8 +343,178 @@ def test_save_public_key(tmp_path, private_key):
 
 
 def test_read_missing_file_says_so(tmp_path):
-    with pytest.raises(errors.KeyFormatError, match="not found"):
+    """A missing file is not a format problem: its own typed error (issue 14, item 12)."""
+    with pytest.raises(errors.SnapbookError, match="not found") as info:
         read_private_key(tmp_path / "nope.pem")
+    assert type(info.value).__name__ == "KeyFileError" and isinstance(info.value, OSError)
+    assert not isinstance(info.value, errors.KeyFormatError)
+    assert info.value.hint
+
+
+# --- key files are read with bounds (issue 15, item 11) -----------------------------------------
+
+NOT_KEY_FILES = {
+    "fifo": "a named pipe (FIFO)",  # would block forever in open() or read()
+    "directory": "a directory",
+    "65-KiB-file": "larger than 64 KiB",
+}
+
+
+def _not_a_key_file(kind: str, tmp_path) -> str:
+    if kind == "fifo":
+        path = tmp_path / "key.fifo"
+        os.mkfifo(path)  # nobody ever writes to it
+        return str(path)
+    if kind == "directory":
+        return str(tmp_path)
+    if kind == "65-KiB-file":
+        path = tmp_path / "big.pem"
+        path.write_bytes(b"-----BEGIN PRIVATE KEY-----\n" + b"A" * (65 * 1024) + b"\n-----END PRIVATE KEY-----\n")
+        return str(path)
+    return kind
+
+
+@pytest.mark.timeout(20)  # a regression would hang (FIFO) or eat memory (/dev/zero): fail, don't wait
+@pytest.mark.parametrize("kind", NOT_KEY_FILES)
+def test_key_files_are_read_with_bounds(kind, tmp_path):
+    from snapbook import keys as K
+
+    path = _not_a_key_file(kind, tmp_path)
+    for read in (K.read_private_key, K.read_public_key, K.read_key_file, K.private_key_from, K.public_key_from):
+        with pytest.raises(errors.SnapbookError) as info:
+            read(path)
+        exc = info.value
+        assert type(exc).__name__ == "KeyFileError", (read.__name__, repr(exc))
+        assert NOT_KEY_FILES[kind] in exc.message and exc.hint
+        assert len(str(exc)) < 1000
+
+
+_READ_DEVICES = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))  # a regression dies of MemoryError, not the machine
+from snapbook import keys as K
+for path in ("/dev/zero", "/dev/urandom"):
+    for read in (K.read_private_key, K.read_public_key, K.read_key_file, K.private_key_from, K.public_key_from):
+        try:
+            read(path)
+            print("read", path)
+        except Exception as exc:
+            print(type(exc).__name__, exc.message if hasattr(exc, "message") else exc)
+"""
+
+
+def test_device_files_are_refused_without_reading_them():
+    """/dev/zero would fill memory and /dev/urandom never ends: run where a regression cannot hurt."""
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", _READ_DEVICES], capture_output=True, text=True, timeout=60)
+    lines = r.stdout.splitlines()
+    assert r.returncode == 0 and len(lines) == 10, (r.stdout, r.stderr[-500:])
+    for line in lines:
+        assert line.startswith("KeyFileError ") and "is a character device, not a key file" in line, line
+
+
+def test_the_largest_key_fits_the_bound(tmp_path):
+    """The bound is far above any real key: a 16,384-bit key in PEM is under 20 KB (made once, here faked by size)."""
+    from snapbook import keys as K
+
+    # PEM of a 16,384-bit PKCS#8 key: ~9.4 KB of DER, base64 + line breaks ~12.8 KB; encrypted adds < 200 bytes.
+    assert K.MAX_KEY_FILE_BYTES >= 20_000
+    path = tmp_path / "k.pem"
+    path.write_bytes(b"x" * K.MAX_KEY_FILE_BYTES)
+    assert len(K.read_key_file(path)) == K.MAX_KEY_FILE_BYTES  # exactly the limit is still read
+
+
+def test_key_file_messages_escape_and_shorten_the_path(tmp_path):
+    from snapbook import keys as K
+
+    with pytest.raises(errors.SnapbookError) as info:
+        K.read_private_key(tmp_path / ("\x1b]0;title\x07" + "x" * 200))
+    text = str(info.value)
+    assert "\x1b" not in text and "\x07" not in text and "\\x1b" in text
+    assert len(text) < 400
+    with pytest.raises(errors.SnapbookError) as info:
+        K.read_private_key("A" * 120_000)  # longer than any path may be
+    assert type(info.value).__name__ == "KeyFileError" and len(str(info.value)) < 1000
+
+
+# --- writing a key pair: both files or neither (issue 15, item 10) --------------------------------
+
+
+def _fail_writing(monkeypatch, marker: bytes) -> None:
+    """Make every write of data starting with ``marker`` fail as on a full disk."""
+    import errno
+
+    real_write = os.write
+
+    def write(fd, data):
+        if bytes(data[: len(marker)]) == marker:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", write)
+
+
+def test_save_key_pair_is_all_or_nothing(tmp_path, private_key, other_private_key, monkeypatch):
+    from snapbook import keys as K
+
+    private, public = K.save_key_pair(private_key, tmp_path / "k")
+    assert stat.S_IMODE(os.stat(private).st_mode) == 0o600 and stat.S_IMODE(os.stat(public).st_mode) == 0o644
+    before = {p: p.read_bytes() for p in (private, public)}
+    _fail_writing(monkeypatch, b"-----BEGIN PUBLIC KEY")
+    with pytest.raises(errors.SnapbookError, match="No space left") as info:
+        K.save_key_pair(other_private_key, tmp_path / "k", overwrite=True)
+    assert type(info.value).__name__ == "KeyFileError" and "Nothing was changed" in info.value.message
+    assert {p: p.read_bytes() for p in (private, public)} == before, "the old pair is untouched"
+    assert sorted(p.name for p in (tmp_path / "k").iterdir()) == ["private.pem", "public.pem"], "no temporary files"
+    assert stat.S_IMODE(os.stat(private).st_mode) == 0o600
+    # A new folder is not left behind when the first write fails.
+    with pytest.raises(errors.SnapbookError):
+        K.save_key_pair(other_private_key, tmp_path / "new" / "deeper")
+    assert not (tmp_path / "new").exists()
+    monkeypatch.undo()
+    K.save_key_pair(other_private_key, tmp_path / "k", overwrite=True)
+    assert fingerprint(read_private_key(private)) == fingerprint(load_public_key(public.read_bytes()))
+    assert fingerprint(read_private_key(private)) == fingerprint(other_private_key)
+
+
+@pytest.mark.parametrize("obstacle", ["symlink", "dangling-symlink", "directory", "fifo"])
+def test_saving_a_key_refuses_what_is_in_the_way(tmp_path, private_key, obstacle):
+    from snapbook import keys as K
+
+    folder = tmp_path / "keys"
+    folder.mkdir()
+    target = folder / "private.pem"
+    elsewhere = tmp_path / "elsewhere.pem"
+    elsewhere.write_text("not to be touched")
+    if obstacle == "symlink":
+        target.symlink_to(elsewhere)
+    elif obstacle == "dangling-symlink":
+        target.symlink_to(tmp_path / "nowhere.pem")
+    elif obstacle == "directory":
+        target.mkdir()
+    else:
+        os.mkfifo(target)
+    for overwrite in (False, True):
+        for save in (lambda: K.save_key_pair(private_key, folder, overwrite=overwrite),
+                     lambda: save_private_key(private_key, target, overwrite=overwrite)):
+            with pytest.raises(errors.SnapbookError) as info:
+                save()
+            assert type(info.value).__name__ == "KeyFileError", repr(info.value)
+            assert info.value.hint
+    assert elsewhere.read_text() == "not to be touched" and not (tmp_path / "nowhere.pem").exists()
+    assert not (folder / "public.pem").exists()
+
+
+def test_generate_refuses_huge_keys():
+    from snapbook import keys as K
+
+    with pytest.raises(errors.SnapbookError, match="at most 16384 bits"):
+        generate_private_key(16385)
+    with pytest.raises(errors.SnapbookError, match="over a million bits"):
+        generate_private_key(10**40)
+    assert K.MAX_BITS == 16384
 
 
 def test_load_any_key(private_key):
@@ -368,7 +538,7 @@ def test_key_from_any_source(tmp_path, private_key):
     public = private_key.public_key().public_numbers()
     for source in (private_key, private_key.public_key(), pub_path, str(pub_path), path, public_key_bytes(private_key)):
         assert public_key_from(source).public_numbers() == public
-    with pytest.raises(errors.KeyFormatError, match="not found"):
+    with pytest.raises(errors.KeyFileError, match="not found"):
         private_key_from(str(tmp_path / "nope.pem"))
     with pytest.raises(errors.KeyKindError):
         private_key_from(private_key.public_key())
@@ -388,3 +558,12 @@ def test_the_doctor_and_the_sandbox_take_a_key_file_path(tmp_path, private_key):
     sandbox = Sandbox()
     sandbox.register("MCP1", pub_path)
     assert "MCP1" in sandbox.clients
+
+
+def test_a_wrong_passphrase_is_always_called_wrong(private_key):
+    """About 1 in 256 wrong passphrases decrypt to valid padding around garbage DER; before, those said
+    "truncated or corrupted" (seen as a rare flake of the key form's test). 1,500 tries hit that ~6 times."""
+    for i in range(1500):  # bounded: ~2 s
+        pem = private_key_bytes(private_key, passphrase=f"right-{i}")
+        with pytest.raises(errors.PassphraseError, match="passphrase is wrong"):
+            load_private_key(pem, "wrong")

@@ -39,6 +39,7 @@ from snapbook.errors import (
     ConfigError,
     ConnectionFailedError,
     InvalidResponseError,
+    KeyFileError,
     KeyFormatError,
     KeyKindError,
     KeyTypeError,
@@ -265,6 +266,26 @@ def cli(m: Materials, *argv: str, env: dict[str, str] | None = None) -> Any:
                 os.environ[k] = v
 
 
+def _fifo(m: Materials) -> Any:
+    import os
+
+    path = m.tmp / "key.fifo"
+    if not path.exists():
+        os.mkfifo(path)  # nobody writes to it: reading it would block forever
+    return path
+
+
+def _big_file(m: Materials) -> Any:
+    path = m.tmp / "big.pem"
+    path.write_bytes(b"A" * 1_000_000)
+    return path
+
+
+def _dir_in_way(m: Materials) -> Any:
+    (m.tmp / "in-the-way" / "private.pem").mkdir(parents=True, exist_ok=True)
+    return m.tmp / "in-the-way"
+
+
 def key_form(action: str, value: Any, passphrase: str = "") -> str:
     from snapbook.widgets import KeyForm
 
@@ -369,8 +390,11 @@ CASES: list[Case] = [
     Case("key-pem-with-1mb-body", KeyFormatError,
          lambda m: K.load_private_key("-----BEGIN PRIVATE KEY-----\n" + "QUFB" * 262_144 + "\n-----END PRIVATE KEY-----")),
     Case("key-nul-bytes", KeyFormatError, lambda m: K.load_private_key("\x00" * 500)),
-    Case("key-file-missing", KeyFormatError, lambda m: K.read_private_key(m.tmp / "nope.pem")),
-    Case("key-file-is-directory", KeyFormatError, lambda m: K.read_private_key(m.tmp)),
+    Case("key-file-missing", KeyFileError, lambda m: K.read_private_key(m.tmp / "nope.pem")),
+    Case("key-file-is-directory", KeyFileError, lambda m: K.read_private_key(m.tmp)),
+    Case("key-file-fifo", KeyFileError, lambda m: K.read_private_key(_fifo(m))),
+    Case("key-file-1mb", KeyFileError, lambda m: K.read_private_key(_big_file(m))),
+    Case("key-file-nul-in-path", KeyFileError, lambda m: K.read_private_key("key\x00.pem")),
     Case("key-file-junk", KeyFormatError, lambda m: K.read_private_key(m.junk_path)),
     # --- timestamps: parse_timestamp ---------------------------------------------------------------
     Case("ts-empty", TimestampError, lambda m: parse_timestamp("")),
@@ -403,7 +427,7 @@ CASES: list[Case] = [
     Case("cli-no-command", Usage, lambda m: cli(m)),
     Case("cli-unknown-command", Usage, lambda m: cli(m, "steal-keys")),
     Case("cli-sign-no-key", Usage, lambda m: cli(m, "sign", "--client-key", "MCP")),
-    Case("cli-sign-missing-file", KeyFormatError,
+    Case("cli-sign-missing-file", KeyFileError,
          lambda m: cli(m, "sign", "--key", m.tmp / "nope.pem", "--client-key", "MCP")),
     Case("cli-sign-public-key", KeyKindError,
          lambda m: cli(m, "sign", "--key", m.public_path, "--client-key", "MCP")),
@@ -422,6 +446,10 @@ CASES: list[Case] = [
          lambda m: cli(m, "verify", "--public-key", m.private_path, "--client-key", "MCP", "--timestamp", TS,
                        "--signature", "AAAA")),
     Case("cli-keygen-512", WeakKeyError, lambda m: cli(m, "keygen", "--out", m.tmp / "weak", "--bits", "512")),
+    Case("cli-keygen-bits-huge", ConfigError, lambda m: cli(m, "keygen", "--out", m.tmp / "huge", "--bits", "65536")),
+    Case("cli-keygen-empty-passphrase", ConfigError,
+         lambda m: cli(m, "keygen", "--out", m.tmp / "e", "--passphrase-env", "PW", env={"PW": ""})),
+    Case("cli-keygen-private-pem-is-a-directory", KeyFileError, lambda m: cli(m, "keygen", "--out", _dir_in_way(m))),
     Case("cli-keygen-bits-not-int", Usage, lambda m: cli(m, "keygen", "--out", m.tmp / "x", "--bits", "many")),
     Case("cli-fingerprint-junk", KeyFormatError, lambda m: cli(m, "fingerprint", m.junk_path)),
     Case("cli-token-negative-timeout", ConfigError,
@@ -437,7 +465,7 @@ CASES: list[Case] = [
     Case("cli-token-env-and-url", Usage,
          lambda m: cli(m, "token", "--env", "sandbox", "--url", "http://127.0.0.1:9/x", "--client-key", "MCP",
                        "--key", m.private_path)),
-    Case("cli-doctor-public-key-missing", KeyFormatError,
+    Case("cli-doctor-public-key-missing", KeyFileError,
          lambda m: cli(m, "doctor", "--public-key", m.tmp / "nope.pem", "--client-key", "MCP", "--timestamp", TS,
                        "--signature", "AAAA")),
     # --- server answers (the client) ----------------------------------------------------------------
@@ -499,7 +527,7 @@ CASES: list[Case] = [
          lambda m: in_form(PassphraseError, key_form("paste", m.encrypted_pem, "wrong"))),
     Case("widget-upload-junk", ShownInForm,
          lambda m: in_form(KeyFormatError, key_form("upload", b"\x00\xff" * 1000))),
-    Case("widget-file-missing", ShownInForm, lambda m: in_form(KeyFormatError, key_form("file", m.tmp / "nope.pem"))),
+    Case("widget-file-missing", ShownInForm, lambda m: in_form(KeyFileError, key_form("file", m.tmp / "nope.pem"))),
     Case("widget-timestamp-garbage", ShownInForm,
          lambda m: in_form(TimestampError, signature_form(m, "MCP", "not a time"))),
     Case("widget-client-key-newline", ShownInForm,
@@ -507,7 +535,7 @@ CASES: list[Case] = [
     Case("widget-token-client-key-newline", ShownInForm,
          lambda m: in_form(ClientKeyError, token_form(m, client_key="MCP\n1"))),
     Case("widget-token-key-file-missing", ShownInForm,
-         lambda m: in_form(KeyFormatError, token_form(m, private_key=None, key_path=str(m.tmp / "nope.pem")))),
+         lambda m: in_form(KeyFileError, token_form(m, private_key=None, key_path=str(m.tmp / "nope.pem")))),
     Case("widget-token-encrypted-no-passphrase", ShownInForm,
          lambda m: in_form(PassphraseError, token_form(m, private_key=None, key_path=str(m.encrypted_path)))),
     Case("widget-token-no-sandbox", ShownInForm, lambda m: in_form(ConfigError, token_form(m, sandbox=None))),

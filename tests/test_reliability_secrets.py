@@ -371,8 +371,9 @@ def test_token_form_and_log_view_outputs_are_clean(s, tmp_path):
     assert form.request() is not None, form.text
     s.learn(form.token.access_token)
     seen.append(all_outputs(form))
-    form.passphrase.value = ""
-    assert form.request() is None and "PassphraseError" in form.text
+    assert form.passphrase.value == ""  # read once, then held in the kernel only
+    form = widgets.TokenForm(sandbox=s.sb, client_key=CLIENT, key_path=str(s.encrypted_path), log=log)
+    assert form.request() is None and "PassphraseError" in form.text  # no passphrase given
     refused = widgets.TokenForm(sandbox=s.sb, client_key=OTHER, private_key=s.other_key, log=log)
     assert refused.request() is None and "4017300" in refused.text
     seen.append(all_outputs(refused))
@@ -386,6 +387,52 @@ def test_token_form_and_log_view_outputs_are_clean(s, tmp_path):
         seen.append((tmp_path / "log.csv").read_text(encoding="utf-8"))
     for i, text in enumerate(seen):
         assert_clean(text, s, f"token form / log view output #{i}")
+
+
+def test_widget_state_is_clean(s, tmp_path):
+    """What "Save Widget State" and an HTML export write: the synced state of every widget, after use.
+
+    Before, the passphrase (KeyForm, TokenForm) and the full X-SIGNATURE (SignatureForm.compare,
+    DoctorForm.signature) stayed in their password fields' state, so they ended up in files.
+    """
+    widgets = pytest.importorskip("snapbook.widgets")
+    from ipywidgets.embed import embed_data
+
+    s.learn(PASSPHRASE)
+    ts = "2026-01-15T10:00:00+07:00"
+    signature = sign(s.key, string_to_sign(CLIENT, ts))
+    wrong = sign(s.other_key, string_to_sign(CLIENT, ts))
+    s.learn(signature, wrong)
+    pem = K.private_key_bytes(s.key, "pem", PASSPHRASE)
+    key_form = widgets.KeyForm(directory=tmp_path / "keys")
+    key_form.passphrase.value = PASSPHRASE
+    key_form.paste.value = pem.decode()
+    key_form.paste_button.click()
+    key_form.save_button.click()
+    key_form.passphrase.value = PASSPHRASE
+    key_form.path.value = str(s.encrypted_path)
+    key_form.load_button.click()
+    assert key_form.key is not None and "Saved" not in key_form.text
+    sig_form = widgets.SignatureForm(s.key, client_key=CLIENT, timestamp=ts, public_key=s.key.public_key())
+    sig_form.compare.value = wrong
+    assert "differs" in sig_form.text
+    doctor = widgets.DoctorForm(s.key.public_key(), client_key=CLIENT, timestamp=ts)
+    doctor.signature.value = wrong
+    doctor.button.click()
+    assert doctor.diagnosis is not None and not doctor.diagnosis.ok
+    token_form = widgets.TokenForm(sandbox=s.sb, client_key=CLIENT, key_path=str(s.encrypted_path),
+                                   log=RequestLog())
+    token_form.passphrase.value = PASSPHRASE
+    assert token_form.request() is not None, token_form.text
+    s.learn(token_form.token.access_token)
+    for r in token_form.request_log.records:
+        s.learn(sign(s.key, string_to_sign(r.client_key, r.timestamp)))
+    view = widgets.LogView(token_form.request_log, plot=False, csv_path=tmp_path / "log.csv")
+    forms = [key_form, sig_form, doctor, token_form, view]
+    # Every widget alive in this process (the forms above and those of the other tests), as saved.
+    state = json.dumps(embed_data(views=forms))
+    assert PASSPHRASE not in state and wrong not in state
+    assert_clean(state, s, "widget state (embed_data)")
 
 
 # --- saved notebooks and the repository ---------------------------------------------------------------

@@ -15,7 +15,7 @@ import pytest
 
 from snapbook import keys as K
 from snapbook.examples import load_vendor_example
-from snapbook.widgets import KeyForm, Notice, SignatureForm, notice_for
+from snapbook.widgets import KeyForm, Notice, SignatureForm, TokenForm, notice_for
 
 FROZEN = datetime(2020, 12, 18, 3, 55, tzinfo=timezone.utc)  # 10:55 in Jakarta
 
@@ -427,3 +427,84 @@ def test_doctorform_follows_a_keyform_and_shows_errors_as_notices(private_key):
     form.public_pem.value = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----"
     form.button.click()
     assert "KeyFormatError" in form.text and "Traceback" not in form.text
+
+
+# --- secrets never stay in the widget state (issue 15, item 14) --------------------------------------
+
+
+def widget_state(*forms) -> str:
+    """What "Save Widget State" and an HTML export write into a file: every widget's synced state."""
+    import json
+
+    from ipywidgets.embed import embed_data
+
+    return json.dumps(embed_data(views=list(forms))["manager_state"])
+
+
+def test_keyform_passphrase_leaves_the_widget_state_once_used(tmp_path, private_key):
+    path = tmp_path / "enc.pem"
+    path.write_bytes(K.private_key_bytes(private_key, passphrase="kf-passphrase-used-once"))
+    form = KeyForm(directory=tmp_path / "saved")
+    form.passphrase.value = "kf-passphrase-used-once"
+    form.path.value = str(path)
+    form.load_button.click()
+    assert K.fingerprint(form.key) == K.fingerprint(private_key)
+    assert form.passphrase.value == "" and "kf-passphrase-used-once" not in widget_state(form)
+    assert "held" in form.passphrase.placeholder
+    form.save_button.click()  # the passphrase typed for loading still encrypts the saved copy
+    assert (tmp_path / "saved" / "private.pem").read_bytes().startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY")
+    assert K.read_private_key(tmp_path / "saved" / "private.pem", "kf-passphrase-used-once")
+    form.passphrase.value = "a-new-passphrase-for-saving"
+    form.overwrite.value = True
+    form.save_button.click()
+    assert K.read_private_key(tmp_path / "saved" / "private.pem", "a-new-passphrase-for-saving")
+    assert "a-new-passphrase-for-saving" not in widget_state(form)
+
+
+def test_tokenform_passphrase_leaves_the_widget_state_once_used(vendor, tmp_path):
+    path = tmp_path / "enc.pem"
+    path.write_bytes(K.private_key_bytes(vendor.private_key, passphrase="tf-passphrase-used-once"))
+    form = TokenForm(sandbox="http://127.0.0.1:9", client_key="MCP1", key_path=str(path),
+                     client_options={"timeout": 0.5, "retry": None})
+    form.passphrase.value = "tf-passphrase-used-once"
+    assert form.request() is None and "ConnectionFailedError" in form.text  # the key loaded; nobody listens
+    assert form.passphrase.value == "" and "tf-passphrase-used-once" not in widget_state(form)
+    assert form.request() is None and "ConnectionFailedError" in form.text, "the held passphrase still works"
+    form.passphrase.value = "wrong"
+    assert form.request() is None and "PassphraseError" in form.text
+    assert form.request() is None and "PassphraseError" in form.text, "a wrong passphrase is not kept"
+
+
+def test_signatures_leave_the_widget_state_once_used(vendor):
+    from snapbook.widgets import DoctorForm
+
+    sig = SignatureForm(vendor.private_key, client_key=vendor.client_key, timestamp=vendor.timestamp,
+                        public_key=vendor.public_key)
+    sig.compare.value = vendor.documented_signature
+    assert "differs" in sig.text and sig.compare.value == ""
+    assert sig.compared_signature == vendor.documented_signature
+    sig.timestamp.value = "2020-12-18T10:55:01+07:00"  # still compared as the inputs change
+    assert "differs" in sig.text
+    sig.compared_signature = None
+    assert "differs" not in sig.text
+    doctor = DoctorForm(vendor.public_key, client_key=vendor.client_key, timestamp=vendor.timestamp)
+    doctor.signature.value = vendor.documented_signature
+    doctor.button.click()
+    assert doctor.diagnosis.cause == "different-key" and doctor.signature.value == ""
+    doctor.button.click()  # the held signature is diagnosed again
+    assert doctor.diagnosis.cause == "different-key"
+    state = widget_state(sig, doctor)
+    for secret in (vendor.documented_signature, vendor.signature):
+        assert secret not in state
+    assert "PKiS0G" in state or vendor.documented_signature[:6] in state  # the masked form says what is held
+
+
+def test_a_held_passphrase_is_kept_exactly(tmp_path, private_key):
+    """Spaces are part of a passphrase: holding it must not strip them."""
+    path = tmp_path / "enc.pem"
+    path.write_bytes(K.private_key_bytes(private_key, passphrase=" padded passphrase "))
+    form = KeyForm()
+    form.passphrase.value = " padded passphrase "
+    form.path.value = str(path)
+    form.load_button.click()
+    assert form.key is not None, form.text

@@ -21,9 +21,16 @@ __all__ = ["build_parser", "main"]
 _COMMAND_MODULES = ["keys", "signing", "token", "doctor", "sandbox", "service", "notebooks"]
 
 
+def _one_line(message: str) -> str:
+    """An error as the CLI prints it: one line, control characters escaped, under 1,000 characters."""
+    from ._common import MAX_MESSAGE_CHARS, shown
+
+    return shown(message, MAX_MESSAGE_CHARS - 40)
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # argparse's own usage errors: one line, exit 2
-        self.exit(2, f"snapbook: error: {message} (see '{self.prog} --help')\n")
+        self.exit(2, f"snapbook: error: {_one_line(message)} (see '{self.prog} --help')\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except SnapbookError as exc:
-        print(f"snapbook: error: {exc}", file=sys.stderr)
+        print(f"snapbook: error: {_one_line(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("snapbook: interrupted", file=sys.stderr)
@@ -55,7 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("SNAPBOOK_DEBUG"):
             raise
         print(
-            f"snapbook: error: unexpected {type(exc).__name__}: {exc} (set SNAPBOOK_DEBUG=1 for a traceback)",
+            f"snapbook: error: unexpected {type(exc).__name__}: {_one_line(str(exc))} "
+            "(set SNAPBOOK_DEBUG=1 for a traceback)",
             file=sys.stderr,
         )
         return 2

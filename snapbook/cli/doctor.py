@@ -6,7 +6,9 @@ import json
 from pathlib import Path
 
 from ..doctor import diagnose
+from ..errors import ClientKeyError, ConfigError, SignatureFormatError, TimestampError
 from ..keys import MIN_BITS_TO_INSPECT, read_public_key
+from ._common import MAX_MESSAGE_CHARS, shown, text_argument
 
 
 def register(sub) -> None:
@@ -27,30 +29,60 @@ def register(sub) -> None:
     p.set_defaults(func=doctor_cmd)
 
 
+#: The largest request body the doctor reads from a file (the sandbox itself refuses over 16 KiB).
+MAX_BODY_BYTES = 1024 * 1024
+
+
 def _body(value: str | None) -> bytes | None:
+    """``--body``: a regular file's bytes (bounded), else the text itself."""
     if value is None:
         return None
     path = Path(value)
     try:
-        if len(value) < 4096 and path.is_file():
-            return path.read_bytes()
-    except OSError:
-        pass
-    return value.encode("utf-8")
+        is_file = len(value) < 4096 and path.is_file()
+    except (OSError, ValueError):
+        is_file = False
+    if is_file:
+        try:
+            with path.open("rb") as f:
+                data = f.read(MAX_BODY_BYTES + 1)
+        except OSError as exc:
+            raise ConfigError(f"Cannot read the --body file {shown(value)}: {exc.strerror or exc}.",
+                              hint="Check the path, or pass the JSON body itself.") from None
+        if len(data) > MAX_BODY_BYTES:
+            raise ConfigError(f"The --body file {shown(value)} is larger than {MAX_BODY_BYTES // 1024} KiB.",
+                              hint="Pass the request body as it was sent (SNAP token bodies are tiny).")
+        return data
+    return text_argument(value, "--body", ConfigError).encode("utf-8")
+
+
+def _say(line: str) -> None:
+    """One line of the diagnosis: control characters escaped and bounded (it echoes the arguments)."""
+    print(shown(line, MAX_MESSAGE_CHARS - 100))
+
+
+def _json_for_terminals(doc: dict) -> str:
+    # json escapes C0 controls; C1 controls (U+0080-U+009F, e.g. CSI) would reach the terminal raw.
+    text = json.dumps(doc, ensure_ascii=False, indent=2)
+    return "".join(f"\\u{ord(c):04x}" if 0x80 <= ord(c) <= 0x9F else c for c in text)
 
 
 def doctor_cmd(args) -> int:
     public_key = read_public_key(args.public_key, min_bits=MIN_BITS_TO_INSPECT)
+    text_argument(args.client_key, "--client-key", ClientKeyError)
+    text_argument(args.timestamp, "--timestamp", TimestampError)
+    text_argument(args.signature, "--signature", SignatureFormatError)
     d = diagnose(public_key, args.client_key, args.timestamp, args.signature, body=_body(args.body))
     if args.json:
-        print(json.dumps(d.to_dict(), ensure_ascii=False, indent=2))
-    else:
-        print(f"{d.verdict} ({d.cause}): {d.summary}")
-        if not d.ok:
-            if d.details:
-                print(f"why: {d.details}")
-            if d.fix:
-                print(f"fix: {d.fix}")
-        for note in d.notes:
-            print(f"note: {note}")
+        print(_json_for_terminals(d.to_dict()))
+        return 0 if d.ok else 1
+    # The summary already says "Valid: ..." when it is; an invalid one gets its verdict and cause in front.
+    _say(d.summary if d.ok else f"{d.verdict} ({d.cause}): {d.summary}")
+    if not d.ok:
+        if d.details:
+            _say(f"why: {d.details}")
+        if d.fix:
+            _say(f"fix: {d.fix}")
+    for note in d.notes:
+        _say(f"note: {note}")
     return 0 if d.ok else 1

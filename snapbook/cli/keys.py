@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from ..errors import KeyFileExistsError
+from ..errors import ConfigError
 from ..keys import (
+    MAX_BITS,
+    check_key_pair_target,
+    check_key_size,
     fingerprint,
     generate_private_key,
     load_any_key,
     read_key_file,
-    save_private_key,
-    save_public_key,
+    save_key_pair,
 )
-from ._common import add_passphrase_option, passphrase_from_env
+from ._common import add_passphrase_option, passphrase_from_env, shown
 
 
 def register(sub) -> None:
     p = sub.add_parser("keygen", help="generate an RSA key pair (private.pem 0600, public.pem)")
     p.add_argument("--out", required=True, metavar="DIR", help="directory for private.pem and public.pem")
-    p.add_argument("--bits", type=int, default=2048, metavar="N", help="key size (default 2048, the minimum)")
+    p.add_argument("--bits", type=int, default=2048, metavar="N", help=f"key size (default 2048, the minimum; at most {MAX_BITS})")
     add_passphrase_option(p)
     p.add_argument("--force", action="store_true", help="overwrite existing key files")
     p.set_defaults(func=keygen)
@@ -31,22 +31,16 @@ def register(sub) -> None:
 
 
 def keygen(args) -> int:
+    if not args.out.strip():
+        raise ConfigError("--out is empty.", hint="Name the directory for the key pair, e.g. --out keys.")
     passphrase = passphrase_from_env(args.passphrase_env)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    private_path, public_path = out / "private.pem", out / "public.pem"
-    if not args.force:
-        for path in (private_path, public_path):
-            if path.exists():
-                raise KeyFileExistsError(
-                    f"{path} already exists; refusing to overwrite a key file.",
-                    hint="Choose another --out directory, or add --force to replace the pair.",
-                )
+    # Everything that can be refused is refused before any key is made or any directory created.
+    check_key_size(args.bits)
+    check_key_pair_target(args.out, overwrite=args.force)
     key = generate_private_key(args.bits)
-    save_private_key(key, private_path, passphrase, overwrite=args.force)
-    save_public_key(key, public_path, overwrite=args.force)
-    print(f"private key: {private_path} (PKCS#8{', encrypted' if passphrase else ''}, mode 0600)")
-    print(f"public key:  {public_path} (SubjectPublicKeyInfo; send this one to Ifortepay)")
+    private_path, public_path = save_key_pair(key, args.out, passphrase, overwrite=args.force)
+    print(f"private key: {shown(str(private_path))} (PKCS#8{', encrypted' if passphrase else ''}, mode 0600)")
+    print(f"public key:  {shown(str(public_path))} (SubjectPublicKeyInfo; send this one to Ifortepay)")
     print(f"fingerprint: {fingerprint(key)}")
     return 0
 
