@@ -56,6 +56,7 @@ _LAZY: dict[str, str] = {
     "RetryPolicy": "client",
     "Sandbox": "sandbox",
     "SandboxConfig": "sandbox",
+    "ServiceSignatureForm": "widgets",
     "SignatureForm": "widgets",
     "TokenClient": "client",
     "TokenForm": "widgets",
