@@ -195,6 +195,11 @@ class _HeldSecret:
         self.value = None
         self.field.placeholder = self._empty_placeholder
 
+    def hold(self, value: str) -> None:
+        """Hold a secret given from code, without ever putting it in the (synced) field."""
+        self.value = value
+        self.field.placeholder = self._describe(value)
+
 
 def _held_passphrase(field: W.Password) -> _HeldSecret:
     return _HeldSecret(field, lambda _: "(a passphrase is held in this session; type another to replace it)",
@@ -482,8 +487,8 @@ def _escaped(notice: Notice) -> Notice:
 
 def _held_client_secret(field: W.Password) -> _HeldSecret:
     # Exact, like a passphrase: the library refuses whitespace around a secret and says so.
-    return _HeldSecret(field, lambda _: "(a client secret is held in this session; type another to replace it)",
-                       strip=False)
+    held = "(a client secret is held in this session; type another to replace it)"
+    return _HeldSecret(field, lambda _: held, strip=False)
 
 
 def _held_token(field: W.Password) -> _HeldSecret:
@@ -528,22 +533,26 @@ class ServiceSignatureForm(_Form):
         #: The last signing's steps (:class:`~snapbook.service_signing.ServiceSignatureSteps`), or None.
         self.steps: Any = None
         options = list(SERVICE_METHODS) if method in SERVICE_METHODS else [method, *SERVICE_METHODS]
-        self.method = W.Dropdown(options=options, value=method, description="METHOD", style=_DESC, layout=_WIDE)
-        self.path = W.Text(value=path, description="EndpointUrl", placeholder="the relative path as sent, e.g. "
-                           "/api/v1.0/balance-inquiry", style=_DESC, layout=_WIDE)
-        self.include_query = W.Checkbox(value=include_query, indent=False,
-                                        description="sign the query string too (SNAP's rule; untick for providers "
-                                        "that sign the path only)")
-        self.body = W.Textarea(value=body, description="Body (as sent)", placeholder="the exact JSON bytes you send; "
-                               "empty: no body", style=_DESC, layout=W.Layout(width="36em", height="8em"))
-        self.client_secret = W.Password(description="Client secret", placeholder="the secret registered with "
-                                        "Ifortepay", style=_DESC, layout=_WIDE, continuous_update=False)
+        self.method = W.Dropdown(options=options, value=method, description="METHOD", style=_DESC,
+                                 layout=_WIDE)
+        self.path = W.Text(value=path, description="EndpointUrl", style=_DESC, layout=_WIDE,
+                           placeholder="the relative path as sent, e.g. /api/v1.0/balance-inquiry")
+        self.include_query = W.Checkbox(
+            value=include_query, indent=False,
+            description="sign the query string too (SNAP's rule; untick if the provider signs the path only)",
+        )
+        self.body = W.Textarea(value=body, description="Body (as sent)", style=_DESC,
+                               placeholder="the exact JSON bytes you send; empty: no body",
+                               layout=W.Layout(width="36em", height="8em"))
+        self.client_secret = W.Password(description="Client secret", style=_DESC, layout=_WIDE,
+                                        placeholder="the secret registered with Ifortepay",
+                                        continuous_update=False)
         self._secret_held = _held_client_secret(self.client_secret)
         if client_secret:
-            self.client_secret.value = client_secret  # read, held and cleared like a typed one
-            self._secret_held.take()
-        self.token = W.Password(description="Access token", style=_DESC, layout=_WIDE, continuous_update=False,
-                                placeholder="optional: paste a token (without 'Bearer '); else the token form's")
+            self._secret_held.hold(client_secret)  # never through the field: its value syncs to the browser
+        self.token = W.Password(description="Access token", style=_DESC, layout=_WIDE,
+                                placeholder="optional: a token without 'Bearer ' (else the token form's)",
+                                continuous_update=False)
         self._token_held = _held_token(self.token)
         for field in (self.client_secret, self.token):
             # Take a secret as soon as it arrives (Enter or leaving the field), not only on "Sign":
@@ -565,8 +574,8 @@ class ServiceSignatureForm(_Form):
 
     def __repr__(self) -> str:
         signature = "none" if self.steps is None else mask(self.steps.signature)
-        return (f"ServiceSignatureForm(method={self.method.value!r}, path={printable(self.path.value, 80)!r}, "
-                f"signature={signature!r})")
+        path = printable(self.path.value, 80)
+        return f"ServiceSignatureForm(method={self.method.value!r}, path={path!r}, signature={signature!r})"
 
     @property
     def signature(self) -> str | None:
@@ -605,8 +614,10 @@ class ServiceSignatureForm(_Form):
         self.steps = None
         secret = self._secret_held.take()
         if not secret:
-            self._show(Notice("warn", "No client secret.",
-                              hint="Type the client secret registered with Ifortepay (stage and production differ)."))
+            self._show(Notice(
+                "warn", "No client secret.",
+                hint="Type the client secret registered with Ifortepay (stage and production differ).",
+            ))
             return None
         token = self._access_token()
         if not token:

@@ -639,3 +639,10 @@ def test_serviceform_now_uses_the_injected_clock():
     form.now_button.click()
     assert form.timestamp.value == "2020-12-18T10:55:00+07:00"
     assert service_form(clock=lambda: FROZEN, timestamp=None).timestamp.value == "2020-12-18T10:55:00+07:00"
+
+
+def test_serviceform_secret_given_from_code_never_enters_a_widget():
+    form = service_form(client_secret=SERVICE_SECRET, token=SERVICE_TOKEN)
+    assert form.client_secret.value == "" and "held" in form.client_secret.placeholder
+    assert SERVICE_SECRET not in widget_state(form)
+    assert form.sign() is not None and SERVICE_SECRET not in widget_state(form)
