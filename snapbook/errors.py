@@ -17,6 +17,7 @@ __all__ = [
     "KeyFormatError",
     "KeyKindError",
     "KeyTypeError",
+    "LogWriteError",
     "PassphraseError",
     "RequestTimeoutError",
     "SignatureFormatError",
@@ -151,3 +152,15 @@ class DNSError(TransportError):
 
 class TokenFormatError(SnapbookError, ValueError):
     """An access token that is not a JWT (three base64url parts: header, claims, signature)."""
+
+
+# --- the request log ------------------------------------------------------------------
+
+
+class LogWriteError(SnapbookError, UserWarning):
+    """Rows of a :class:`~snapbook.log.RequestLog` could not be written to its file (disk full, ...).
+
+    Issued as a *warning* (``warnings.warn``), never raised by ``append``: the request it records
+    succeeded or failed on its own, and a token that was issued is still returned. The rows stay
+    in memory and are written, in order, on the next append or :meth:`~snapbook.log.RequestLog.flush`.
+    """
