@@ -468,21 +468,22 @@ class RequestLog:
 def format_clock_offset(offset: timedelta | float | None, uncertainty: timedelta | float | None) -> str:
     """``"0 s ± 1 s"``: a clock offset with the resolution it really has (empty when unknown).
 
-    A truncated X-TIMESTAMP makes the raw offset up to one resolution step too low, so the
-    centre of the possible range is shown: -0.7 s measured against a whole-second timestamp
-    reads ``0 s ± 1 s``, not a false ``-0.7 s``. Without an ``uncertainty``, 1 s is assumed.
+    ``uncertainty`` is half the width of the possible range (half the X-TIMESTAMP resolution plus
+    half the round trip; 0.5 s assumed when None). A whole-second X-TIMESTAMP is truncated, so
+    the raw offset is up to 1 s too low: the centre of the range is shown, rounded to whole
+    seconds, and -0.7 s measured on one host reads ``0 s ± 1 s``, not a false ``-0.7 s``.
     """
     if offset is None:
         return ""
     seconds = offset.total_seconds() if isinstance(offset, timedelta) else float(offset)
-    spread = 1.0 if uncertainty is None else (
+    spread = 0.5 if uncertainty is None else (
         uncertainty.total_seconds() if isinstance(uncertainty, timedelta) else float(uncertainty)
     )
-    if not (math.isfinite(seconds) and math.isfinite(spread)) or abs(seconds) > 1e12:
+    if not (math.isfinite(seconds) and math.isfinite(spread)) or abs(seconds) > 1e12 or spread > 1e12:
         return ""
-    if spread >= 0.5:
-        centre = round(seconds + min(1.0, spread) / 2)
-        return f"{'0' if centre == 0 else f'{centre:+d}'} s ± {math.ceil(spread)} s"
+    if spread >= 0.5:  # a whole-second timestamp
+        centre = round(seconds + 0.5)
+        return f"{'0' if centre == 0 else f'{centre:+d}'} s ± {max(1, math.ceil(spread - 1e-9))} s"
     return f"{seconds:+.3f} s ± {spread:.3f} s"
 
 

@@ -102,6 +102,10 @@ def _check_args(args) -> Any:
                 f"--{name.replace('_', '-')} must be a finite number >= 0, not {value:g}.",
                 hint="Leave it out to use the default.",
             )
+    if args.url:
+        check_target(args.url.strip())  # before resolve(): urlsplit raises a bare ValueError on "http://[::1"
+    elif os.environ.get(SANDBOX_URL_ENV):
+        check_target(os.environ[SANDBOX_URL_ENV].strip())
     endpoint = (
         resolve(args.url) if args.url else resolve(args.env, sandbox_url=os.environ.get(SANDBOX_URL_ENV))
     )

@@ -659,9 +659,10 @@ _FRACTION = re.compile(r"T\d\d:\d\d:\d\d(?:[.,](\d+))?")
 def clock_offset_uncertainty(
     server_timestamp: str | None, sent_at: datetime | None, received_at: datetime | None = None
 ) -> timedelta | None:
-    """How far the offset can be off: the X-TIMESTAMP's resolution plus half the round trip.
+    """Half the width of the range the true offset lies in: half the X-TIMESTAMP's resolution plus half the round trip.
 
-    X-TIMESTAMP usually has whole seconds, so a server on the same host can look 0.9 s behind.
+    X-TIMESTAMP usually has whole seconds, so a server on the same host can look 0.9 s behind;
+    :func:`~snapbook.log.format_clock_offset` shows the offset with this (``"0 s ± 1 s"``).
     """
     if not server_timestamp or sent_at is None or len(server_timestamp) > 64:
         return None
@@ -669,7 +670,7 @@ def clock_offset_uncertainty(
     digits = len(m.group(1)) if m and m.group(1) else 0
     resolution = 10.0 ** -min(digits, 6)
     round_trip = ((received_at or sent_at) - sent_at).total_seconds()
-    return timedelta(seconds=resolution + max(0.0, round_trip) / 2)
+    return timedelta(seconds=resolution / 2 + max(0.0, round_trip) / 2)
 
 
 # --- one attempt -----------------------------------------------------------------------------

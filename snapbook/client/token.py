@@ -584,6 +584,8 @@ class _BaseTokenClient:
         deadline: float | None = _AUTO,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
+        if isinstance(endpoint, str) and "://" in endpoint:
+            check_target(endpoint.strip())  # before resolve(): urlsplit raises a bare ValueError on "http://[::1"
         self.endpoint = resolve(endpoint, sandbox_url=sandbox_url)
         check_target(self.endpoint.url)  # a CR or port 99999 is unusable input, found before any attempt
         self.client_key = client_key
