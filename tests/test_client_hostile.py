@@ -558,3 +558,14 @@ def test_an_uncertainty_is_recorded_in_the_log(sb, private_key):
     assert row.clock_offset_uncertainty_s == pytest.approx(token.clock_offset_uncertainty.total_seconds())
     assert 0.5 <= row.clock_offset_uncertainty_s < 1.5
     assert isinstance(token.clock_offset_uncertainty, timedelta)
+
+
+def test_the_deadline_backend_is_installed_also_for_environment_proxies(private_key, monkeypatch):
+    from snapbook.client.exchange import DeadlineBackend
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")  # still honoured, as before: and bounded too
+    client = TokenClient(f"https://127.0.0.1:1{PATH}", CLIENT, private_key)
+    http = client._client()
+    pools = [http._transport._pool, *(t._pool for t in http._mounts.values() if t is not None)]
+    assert len(pools) >= 2 and all(isinstance(p._network_backend, DeadlineBackend) for p in pools)
+    client.close()

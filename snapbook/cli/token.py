@@ -42,8 +42,8 @@ def _add_target(p) -> None:
         "--origin", metavar="DOMAIN", help="optional ORIGIN header (the domain registered with the provider)"
     )
     p.add_argument(
-        "--timeout", type=float, default=10.0, metavar="SECONDS", help="timeout of each network operation: connect, each read (default 10); "
-        "reading an answer is bounded by twice this"
+        "--timeout", type=float, default=10.0, metavar="SECONDS", help="timeout of each network operation: connect, each read (default 10, at most 86400); "
+        "the whole attempt (connect, headers, body) is bounded by twice this"
     )
     p.add_argument(
         "--no-retry", action="store_true", help="one attempt only (no retries of transient failures)"

@@ -20,8 +20,8 @@ a signed request (``method``, ``url``, ``headers``, ``body``, ``timestamp``, ``s
 :class:`~snapbook.errors.SnapResponseError` / :class:`~snapbook.errors.InvalidResponseError`. The
 result should carry ``response_code`` and ``response_message`` (and ``access_token`` when it holds
 one, logged masked). Then ``Exchange(endpoint, call, ...).run(httpx_client, sleep)`` (or
-``await ....arun(...)``) does the rest. Build the sync ``httpx.Client`` with
-:func:`client_options`, so its transport enforces the deadline.
+``await ....arun(...)``) does the rest. Build the ``httpx`` client with :func:`client_options`
+(and pass a sync one through :func:`bound_sync_client`, so its transports enforce the deadline).
 """
 
 from __future__ import annotations
@@ -73,6 +73,7 @@ __all__ = [
     "DeadlineBackend",
     "Exchange",
     "RetryPolicy",
+    "bound_sync_client",
     "check_target",
     "client_options",
     "clock_offset_uncertainty",
@@ -482,12 +483,11 @@ def client_options(
     *,
     transport: Any = None,
     verify: bool | str | ssl.SSLContext = True,
-    asynchronous: bool = False,
 ) -> dict[str, Any]:
     """Options for the ``httpx.Client`` / ``AsyncClient`` an :class:`Exchange` sends through.
 
-    Without an injected ``transport``, the sync client gets a transport whose network backend is
-    a :class:`DeadlineBackend`. Redirects are never followed (a POST must not wander).
+    Pass the sync ``httpx.Client`` built from them through :func:`bound_sync_client`, so its
+    transports enforce the deadline. Redirects are never followed (a POST must not wander).
     """
     from .. import __version__
 
@@ -499,16 +499,33 @@ def client_options(
     }
     if transport is not None:
         options["transport"] = transport
-    elif asynchronous:
-        options["verify"] = verify
     else:
-        sync = httpx.HTTPTransport(verify=verify)
-        pool = getattr(sync, "_pool", None)
-        if pool is None or not hasattr(pool, "_network_backend"):  # pragma: no cover - guarded by a test
-            raise RuntimeError("httpx's HTTPTransport changed: snapbook cannot install its deadline backend")
-        pool._network_backend = DeadlineBackend(pool._network_backend)
-        options["transport"] = sync
+        options["verify"] = verify  # httpx then also honours HTTPS_PROXY / NO_PROXY from the environment
     return options
+
+
+def install_deadline(transport: Any) -> Any:
+    """Give an ``httpx.HTTPTransport`` (also a proxy's, from ``HTTPS_PROXY``) the :class:`DeadlineBackend`.
+
+    httpx offers no public hook for the network backend, so this reaches its connection pool;
+    ``tests/test_client_hostile.py`` fails loudly if a new httpx moves it.
+    """
+    pool = getattr(transport, "_pool", None)
+    if pool is None or not hasattr(pool, "_network_backend"):
+        raise RuntimeError("httpx's HTTPTransport changed: snapbook cannot install its deadline backend")
+    if not isinstance(pool._network_backend, DeadlineBackend):
+        pool._network_backend = DeadlineBackend(pool._network_backend)
+    return transport
+
+
+def bound_sync_client(http: httpx.Client) -> httpx.Client:
+    """``http`` with the :class:`DeadlineBackend` on its own transport and on every proxy transport it
+    mounted from the environment; an injected transport (a test's mock) is left as it is."""
+    transports = [getattr(http, "_transport", None), *getattr(http, "_mounts", {}).values()]
+    for transport in transports:
+        if isinstance(transport, httpx.HTTPTransport):
+            install_deadline(transport)
+    return http
 
 
 # --- the body: read raw, decode in bounded steps -------------------------------------------

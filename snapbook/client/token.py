@@ -57,6 +57,7 @@ from .exchange import (
     DEFAULT_TIMEOUT,
     Answer,
     Exchange,
+    bound_sync_client,
     RetryPolicy,
     _clip,
     _excerpt,
@@ -686,8 +687,8 @@ class TokenClient(_BaseTokenClient):
         if self._http is None:
             with self._lock:
                 if self._http is None:
-                    self._http = httpx.Client(
-                        **client_options(self.timeout, transport=self._transport, verify=self._verify)
+                    self._http = bound_sync_client(
+                        httpx.Client(**client_options(self.timeout, transport=self._transport, verify=self._verify))
                     )
         return self._http
 
@@ -764,7 +765,7 @@ class AsyncTokenClient(_BaseTokenClient):
     def _client(self) -> httpx.AsyncClient:
         if self._http is None:
             self._http = httpx.AsyncClient(
-                **client_options(self.timeout, transport=self._transport, verify=self._verify, asynchronous=True)
+                **client_options(self.timeout, transport=self._transport, verify=self._verify)
             )
         return self._http
 
