@@ -569,3 +569,13 @@ def test_the_deadline_backend_is_installed_also_for_environment_proxies(private_
     pools = [http._transport._pool, *(t._pool for t in http._mounts.values() if t is not None)]
     assert len(pools) >= 2 and all(isinstance(p._network_backend, DeadlineBackend) for p in pools)
     client.close()
+
+
+def test_userinfo_is_masked_in_errors_about_the_url(key_file, capsys, private_key):
+    url = "http://merchant:S3cr3tPassw0rd@example.com/v1.0/access-token/b2b"  # plain http to a remote host
+    assert main(["token", "--url", url, "--client-key", CLIENT, "--key", key_file]) == 2
+    err = capsys.readouterr().err
+    assert "S3cr3tPassw0rd" not in err and "***@example.com" in err
+    with pytest.raises(ConfigError) as info:
+        TokenClient(url, CLIENT, private_key)
+    assert "S3cr3tPassw0rd" not in str(info.value)

@@ -44,7 +44,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except SnapbookError as exc:
-        print(f"snapbook: error: {exc}", file=sys.stderr)
+        from ..masking import printable  # messages can quote a server or a pasted URL: no raw control characters
+
+        print(f"snapbook: error: {printable(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("snapbook: interrupted", file=sys.stderr)

@@ -87,8 +87,7 @@ def register(sub) -> None:
 def _check_args(args) -> Any:
     """The endpoint, after every option is checked: unusable input is a ConfigError (exit 2), before any network."""
     from ..client import MAX_TIMEOUT
-    from ..client.exchange import check_target
-    from ..endpoints import resolve
+    from ..client.exchange import resolve_target
 
     if not (math.isfinite(args.timeout) and 0 < args.timeout <= MAX_TIMEOUT):
         raise ConfigError(
@@ -103,14 +102,8 @@ def _check_args(args) -> Any:
                 hint="Leave it out to use the default.",
             )
     if args.url:
-        check_target(args.url.strip())  # before resolve(): urlsplit raises a bare ValueError on "http://[::1"
-    elif os.environ.get(SANDBOX_URL_ENV):
-        check_target(os.environ[SANDBOX_URL_ENV].strip())
-    endpoint = (
-        resolve(args.url) if args.url else resolve(args.env, sandbox_url=os.environ.get(SANDBOX_URL_ENV))
-    )
-    check_target(endpoint.url)
-    return endpoint
+        return resolve_target(args.url)
+    return resolve_target(args.env, sandbox_url=os.environ.get(SANDBOX_URL_ENV) or None)
 
 
 def _client(args, key):

@@ -75,6 +75,7 @@ __all__ = [
     "RetryPolicy",
     "bound_sync_client",
     "check_target",
+    "resolve_target",
     "client_options",
     "clock_offset_uncertainty",
     "format_clock_offset",
@@ -146,6 +147,26 @@ def check_target(url: str) -> str:
     if port == 0:
         raise ConfigError(f"The URL {shown!r} has port 0.", hint="A port is a number from 1 to 65535.")
     return url
+
+
+def resolve_target(target: Endpoint | str, *, sandbox_url: str | None = None) -> Endpoint:
+    """:func:`~snapbook.endpoints.resolve`, with the URL checked first and any userinfo masked in its errors."""
+    from ..endpoints import resolve
+
+    for url in (target if isinstance(target, str) and "://" in target else None, sandbox_url):
+        if url:
+            check_target(url.strip())  # before resolve(): urlsplit raises a bare ValueError on "http://[::1"
+    try:
+        endpoint = resolve(target, sandbox_url=sandbox_url)
+    except ConfigError as exc:
+        for url in (target, sandbox_url):
+            if isinstance(url, str) and "@" in url:
+                exc.message = exc.message.replace(url.strip(), mask_url(url.strip()))
+        exc.message = printable(exc.message)
+        exc.args = (exc.message,)
+        raise
+    check_target(endpoint.url)
+    return endpoint
 
 
 def check_timeout(value: httpx.Timeout | float | None) -> httpx.Timeout:

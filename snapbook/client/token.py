@@ -63,7 +63,7 @@ from .exchange import (
     _excerpt,
     _Headers,
     check_deadline,
-    check_target,
+    resolve_target,
     check_timeout,
     client_options,
     clock_offset_uncertainty,
@@ -585,10 +585,8 @@ class _BaseTokenClient:
         deadline: float | None = _AUTO,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
-        if isinstance(endpoint, str) and "://" in endpoint:
-            check_target(endpoint.strip())  # before resolve(): urlsplit raises a bare ValueError on "http://[::1"
-        self.endpoint = resolve(endpoint, sandbox_url=sandbox_url)
-        check_target(self.endpoint.url)  # a CR or port 99999 is unusable input, found before any attempt
+        # A CR, a space or port 99999 is unusable input, found before any attempt; userinfo never echoed.
+        self.endpoint = resolve_target(endpoint, sandbox_url=sandbox_url)
         self.client_key = client_key
         self.timeout = check_timeout(timeout)
         # httpx's timeouts bound each network operation, not the whole answer: a server sending one byte
