@@ -51,23 +51,23 @@ from ..log import RequestLog
 from ..masking import mask, mask_headers, mask_url, printable
 from ..signing import JAKARTA, Clock, check_client_key, make_timestamp, signed_headers, system_clock
 from .exchange import (
-    _LONG_TOKEN,
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_RETRY,
     DEFAULT_TIMEOUT,
+    _LONG_TOKEN,
     Answer,
     Exchange,
-    bound_sync_client,
     RetryPolicy,
     _clip,
     _excerpt,
     _Headers,
+    bound_sync_client,
     check_deadline,
-    resolve_target,
     check_timeout,
     client_options,
     clock_offset_uncertainty,
     format_clock_offset,
+    resolve_target,
     server_clock_offset,
 )
 
