@@ -380,7 +380,10 @@ def transport_error(exc: BaseException, url: str, timeout: httpx.Timeout) -> tup
             "(ask the provider about IP whitelisting).",
         ), True
     if isinstance(exc, httpx.UnsupportedProtocol):
-        return ConfigError(f"Cannot send to {url}: {exc}.", hint="Use an http:// or https:// URL."), False
+        return ConfigError(
+            f"Cannot send to {printable(mask_url(url), 200)}: {printable(str(exc), 200)}.",
+            hint="Use an http:// or https:// URL.",
+        ), False
     return TransportError(
         f"The request to {host} failed: {type(exc).__name__}: {_excerpt(str(exc), 160)}",
         hint="Check the URL and your network.",

@@ -398,7 +398,7 @@ def parse_token_response(
         clock_offset_uncertainty=None
         if offset is None
         else clock_offset_uncertainty(server_ts, sent_at, received_at),
-        url=url,
+        url=mask_url(url),
         latency_ms=latency_ms,
         attempt=attempt,
         additional_info=data.get("additionalInfo"),
