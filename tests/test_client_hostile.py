@@ -561,7 +561,7 @@ def test_an_uncertainty_is_recorded_in_the_log(sb, private_key):
 
 
 def test_the_deadline_backend_is_installed_also_for_environment_proxies(private_key, monkeypatch):
-    from snapbook.client.exchange import DeadlineBackend
+    from snapbook.client.limits import DeadlineBackend
 
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")  # still honoured, as before: and bounded too
     client = TokenClient(f"https://127.0.0.1:1{PATH}", CLIENT, private_key)

@@ -4,8 +4,12 @@
 ...     token = client.get_token()          # cached until 60 s before it expires
 ...     headers = token.authorization_header()
 
-- :mod:`snapbook.client.exchange`: what every SNAP HTTP exchange shares (the whole-attempt
-  deadline, the decoded-size limit, transport error mapping, retries, one log row per attempt).
+- :mod:`snapbook.client.exchange`: the one path every SNAP HTTP exchange takes (an attempt,
+  its retries, its log row); a new kind of call plugs in here (see its docstring).
+- :mod:`snapbook.client.limits`: bounded time and memory (timeouts, the whole-attempt deadline,
+  the decoded-size limit).
+- :mod:`snapbook.client.retry`: :class:`RetryPolicy`, ``Retry-After``.
+- :mod:`snapbook.client.failures`: every transport failure as a typed error.
 - :mod:`snapbook.client.token`: the B2B token request and answer, :class:`TokenClient` and
   :class:`AsyncTokenClient`.
 
@@ -22,16 +26,10 @@ Errors (all :class:`~snapbook.errors.SnapbookError`):
 
 from __future__ import annotations
 
-from .exchange import (
-    DEFAULT_MAX_RESPONSE_BYTES,
-    DEFAULT_RETRY,
-    DEFAULT_TIMEOUT,
-    MAX_TIMEOUT,
-    RetryPolicy,
-    format_clock_offset,
-    parse_retry_after,
-    server_clock_offset,
-)
+from ..log import format_clock_offset
+from .exchange import server_clock_offset
+from .limits import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, MAX_TIMEOUT
+from .retry import DEFAULT_RETRY, RetryPolicy, parse_retry_after
 from .token import (
     AccessToken,
     AsyncTokenClient,

@@ -1,6 +1,7 @@
 """One SNAP HTTP exchange: the single path every signed call takes to the network and back.
 
-Every rule about hostile peers lives here, so no kind of call can forget one:
+Every rule about hostile peers is applied here (the pieces live beside it: :mod:`.limits`,
+:mod:`.failures`, :mod:`.retry`), so no kind of call can forget one:
 
 - **time**: a per-attempt ``deadline`` bounds the whole attempt (connect, TLS, request, status
   line, headers, interim ``100 Continue`` answers, body). The sync client gets it from a network
@@ -20,109 +21,55 @@ a signed request (``method``, ``url``, ``headers``, ``body``, ``timestamp``, ``s
 :class:`~snapbook.errors.SnapResponseError` / :class:`~snapbook.errors.InvalidResponseError`. The
 result should carry ``response_code`` and ``response_message`` (and ``access_token`` when it holds
 one, logged masked). Then ``Exchange(endpoint, call, ...).run(httpx_client, sleep)`` (or
-``await ....arun(...)``) does the rest. Build the ``httpx`` client with :func:`client_options`
-(and pass a sync one through :func:`bound_sync_client`, so its transports enforce the deadline).
+``await ....arun(...)``) does the rest. Build the ``httpx`` client with
+:func:`.limits.client_options` (and pass a sync one through :func:`.limits.bound_sync_client`,
+so its transports enforce the deadline).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import math
 import random
 import re
-import socket
-import ssl
-import threading
 import time
-import zlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from email.utils import parsedate_to_datetime
 from typing import Any, Generic, Protocol, TypeVar
 from urllib.parse import urlsplit
 
-import httpcore
 import httpx
 
 from ..endpoints import Endpoint
-from ..errors import (
-    ConfigError,
-    ConnectionFailedError,
-    DNSError,
-    InvalidResponseError,
-    RequestTimeoutError,
-    SnapbookError,
-    SnapResponseError,
-    TLSError,
-    TransportError,
-)
-from ..log import INVALID_RESPONSE, REFUSED, SUCCESS, TRANSPORT_ERROR, LogRecord, RequestLog, format_clock_offset
+from ..errors import ConfigError, InvalidResponseError, SnapbookError, SnapResponseError
+from ..log import INVALID_RESPONSE, REFUSED, SUCCESS, TRANSPORT_ERROR, LogRecord, RequestLog
 from ..masking import mask, mask_url, printable
-from ..signing import Clock, parse_timestamp, system_clock
+from ..signing import Clock, parse_timestamp
+from ._shown import _clip, _Headers
+from .failures import transport_error
+from .limits import (
+    _attempt_deadline,
+    _AnswerTooLarge,
+    _body_for,
+    _check_declared_size,
+    _DeadlineExceeded,
+    _Undecodable,
+)
+from .retry import RetryPolicy, parse_retry_after
 
 __all__ = [
-    "DEFAULT_MAX_RESPONSE_BYTES",
-    "DEFAULT_RETRY",
-    "DEFAULT_TIMEOUT",
-    "MAX_TIMEOUT",
     "Answer",
     "Attempt",
     "CallKind",
-    "DeadlineBackend",
     "Exchange",
-    "RetryPolicy",
-    "bound_sync_client",
+    "SignedRequest",
     "check_target",
-    "resolve_target",
-    "client_options",
     "clock_offset_uncertainty",
-    "format_clock_offset",
-    "parse_retry_after",
+    "resolve_target",
     "server_clock_offset",
-    "transport_error",
 ]
 
-#: 5 s to connect, 10 s for each read or write: a healthy token endpoint answers in well under a second.
-DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
-#: A token answer is a few hundred bytes (accessToken <= 2048 chars); 1 MiB leaves room for any error page.
-DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024
-#: No timeout or deadline beyond a day: larger values only overflow socket and timer arithmetic.
-MAX_TIMEOUT = 86_400.0
-# Decoded bytes produced per decompression step: peak memory is the limit plus about this much.
-_DECODE_STEP = 64 * 1024
-# More content codings than this on one answer is an attack, not a server configuration.
-_MAX_ENCODINGS = 3
-
-
-def _clip(value: Any, limit: int = 80) -> str:
-    """``value`` as one printable line for a message or a log row, cut to ``limit``: servers can send anything."""
-    return printable(value if isinstance(value, str) else str(value), limit)
-
-
-_LONG_TOKEN = re.compile(r"[A-Za-z0-9+/=._\-]{24,}")
-
-
-def _excerpt(text: str, limit: int = 120) -> str:
-    """A short, single-line, printable excerpt with anything token-like masked."""
-    text = " ".join(text[: 8 * limit].split())
-    text = _LONG_TOKEN.sub(lambda m: mask(m.group(0)), text)
-    return printable(text, limit)
-
-
-class _Headers:
-    """Case-insensitive read access to any headers mapping (httpx.Headers, dict, list of pairs)."""
-
-    def __init__(self, headers: Mapping[str, str] | Any) -> None:
-        items = headers.items() if hasattr(headers, "items") else headers
-        self._data = {str(k).lower(): str(v) for k, v in items}
-
-    def get(self, name: str) -> str | None:
-        return self._data.get(name.lower())
-
-
-# --- what the caller configures ----------------------------------------------------------
 
 
 def check_target(url: str) -> str:
@@ -169,229 +116,6 @@ def resolve_target(target: Endpoint | str, *, sandbox_url: str | None = None) ->
     return endpoint
 
 
-def check_timeout(value: httpx.Timeout | float | None) -> httpx.Timeout:
-    """An ``httpx.Timeout`` whose every part is a finite number of seconds in (0, :data:`MAX_TIMEOUT`]."""
-    timeout = value if isinstance(value, httpx.Timeout) else None
-    if timeout is None:
-        try:
-            seconds = float(value)  # type: ignore[arg-type]
-        except (TypeError, ValueError, OverflowError):
-            seconds = math.nan
-        timeout = httpx.Timeout(seconds)
-    for name in ("connect", "read", "write", "pool"):
-        seconds = getattr(timeout, name)
-        if seconds is None or not (
-            isinstance(seconds, (int, float)) and math.isfinite(seconds) and 0 < seconds <= MAX_TIMEOUT
-        ):
-            raise ConfigError(
-                f"The {name} timeout must be a finite number of seconds > 0 and <= {MAX_TIMEOUT:g}, "
-                f"not {printable(repr(seconds), 40)}: a request must not wait forever.",
-                hint="Give seconds (timeout=10, --timeout 10) or an httpx.Timeout with every part set.",
-            )
-    return timeout
-
-
-def check_deadline(deadline: float | None) -> float | None:
-    if deadline is not None and not (
-        isinstance(deadline, (int, float)) and math.isfinite(deadline) and 0 < deadline <= 2 * MAX_TIMEOUT
-    ):
-        raise ConfigError(
-            f"deadline must be a finite number of seconds > 0 (at most {2 * MAX_TIMEOUT:g}) or None, "
-            f"not {printable(repr(deadline), 40)}.",
-            hint="The default is the connect timeout plus the read timeout.",
-        )
-    return None if deadline is None else float(deadline)
-
-
-# --- retries ----------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """When and how long to wait before trying again. Only transient failures are retried.
-
-    Transient means: the connection failed or was dropped, a connect timeout, or HTTP
-    429/502/503/504. A read timeout is not retried (the provider may be overloaded and the
-    wait would multiply), nor is a refusal, DNS or TLS failure: retrying cannot fix those.
-    The n-th retry waits ``min(max_delay, base_delay * 2**(n-1))``, times a random factor in
-    [0.5, 1] with ``jitter``; a ``Retry-After`` header is honoured exactly, up to
-    ``max_retry_after`` seconds (beyond that the client gives up). Each retry is signed again.
-    """
-
-    max_attempts: int = 3
-    base_delay: float = 0.5
-    max_delay: float = 8.0
-    jitter: bool = True
-    statuses: frozenset[int] = frozenset({429, 502, 503, 504})
-    max_retry_after: float = 60.0
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.max_attempts, int) or self.max_attempts < 1:
-            raise ConfigError(
-                f"RetryPolicy.max_attempts must be an integer >= 1, not {self.max_attempts!r}.",
-                hint="Use max_attempts=1 (or retry=None) to switch retries off.",
-            )
-        if self.base_delay < 0 or self.max_delay < 0 or self.max_retry_after < 0:
-            raise ConfigError("RetryPolicy delays must not be negative.", hint="Use seconds >= 0.")
-        object.__setattr__(self, "statuses", frozenset(self.statuses))
-
-    @classmethod
-    def off(cls) -> RetryPolicy:
-        """One attempt, no retries."""
-        return cls(max_attempts=1)
-
-    def backoff(self, retry: int, rng: random.Random | None = None) -> float:
-        """Seconds to wait before retry number ``retry`` (1 for the first retry)."""
-        delay = min(self.max_delay, self.base_delay * (2 ** max(0, retry - 1)))
-        if self.jitter:
-            delay *= 0.5 + (rng or random).random() / 2
-        return delay
-
-
-#: Three attempts, 0.5 s then 1 s (with jitter), Retry-After honoured up to 60 s.
-DEFAULT_RETRY = RetryPolicy()
-
-
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds from a ``Retry-After`` header: delta-seconds or an HTTP date; None when absent or unreadable."""
-    if value is None:
-        return None
-    value = value.strip()
-    if re.fullmatch(r"\d+(\.\d+)?", value):
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - (now or system_clock())).total_seconds())
-
-
-# --- transport failures -----------------------------------------------------------------
-
-
-def _chain(exc: BaseException) -> list[BaseException]:
-    seen: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in seen:
-        seen.append(current)
-        current = current.__cause__ or current.__context__
-    return seen
-
-
-_DNS_TEXT = re.compile(
-    r"name or service not known|nodename nor servname|getaddrinfo|temporary failure in name resolution"
-    r"|no address associated|name resolution",
-    re.IGNORECASE,
-)
-_TLS_TEXT = re.compile(r"\bssl\b|certificate|tls|handshake", re.IGNORECASE)
-_REFUSED_TEXT = re.compile(r"refused|errno 111|errno 61|all connection attempts failed", re.IGNORECASE)
-
-
-def transport_error(exc: BaseException, url: str, timeout: httpx.Timeout) -> tuple[SnapbookError, bool]:
-    """The snapbook error for a failed exchange, and whether it is transient (worth a retry)."""
-    host = printable(httpx.URL(url).host, 120) if url else "the server"
-    if isinstance(exc, _Undecodable):
-        return InvalidResponseError(
-            f"{host} sent a body that could not be decoded: {printable(str(exc), 160)}.",
-            hint="Report it to the provider; a proxy may be corrupting answers.",
-        ), False
-    if isinstance(exc, _AnswerTooLarge):
-        if exc.announced:
-            size = f"announced {exc.size} bytes"
-        elif exc.encoded:
-            size = f"sent an answer that decodes ({exc.encoded}) to more than {exc.limit} bytes"
-        else:
-            size = f"sent more than {exc.limit} bytes"
-        return InvalidResponseError(
-            f"{host} {size}: answer too large; a token answer is a few hundred bytes (limit {exc.limit}).",
-            hint="This is not a token endpoint's answer: check the URL. Raise max_response_bytes only if you know why.",
-        ), False
-    if isinstance(exc, _DeadlineExceeded):
-        err = RequestTimeoutError(
-            f"{host} had not finished its answer after {exc.seconds:.1f} s (past the attempt's deadline); "
-            "it kept the connection busy, sending too slowly.",
-            hint="The provider or a proxy is stalling: retry later, or raise the timeout / deadline.",
-        )
-        err.phase = "total"
-        return err, False
-    chain = _chain(exc)
-    text = " ".join(str(e) for e in chain)
-    if isinstance(exc, httpx.TimeoutException):
-        phase = {
-            httpx.ConnectTimeout: ("connect", timeout.connect),
-            httpx.ReadTimeout: ("read", timeout.read),
-            httpx.WriteTimeout: ("write", timeout.write),
-            httpx.PoolTimeout: ("pool", timeout.pool),
-        }.get(type(exc), ("", None))
-        name, seconds = phase
-        limit = f" within {seconds:g} s" if seconds is not None else ""
-        if name == "connect":
-            err = RequestTimeoutError(
-                f"Could not connect to {host}{limit} (connect timeout).",
-                hint="Check the host and port, your network, VPN or firewall, and whether the provider must "
-                "whitelist your IP address.",
-            )
-        elif name == "read":
-            err = RequestTimeoutError(
-                f"{host} accepted the request but sent no complete answer{limit} (read timeout).",
-                hint="The provider is slow or stuck: retry later, or raise the timeout (timeout=... / --timeout).",
-            )
-        else:
-            err = RequestTimeoutError(
-                f"The request to {host} timed out ({name or 'timeout'}).",
-                hint="Retry later, or raise the timeout.",
-            )
-        err.phase = name
-        return err, name in ("connect", "pool")
-    if isinstance(exc, httpx.DecodingError):
-        return InvalidResponseError(
-            f"{host} sent a body that could not be decoded (bad Content-Encoding).",
-            hint="Report it to the provider; a proxy may be corrupting answers.",
-        ), False
-    if any(isinstance(e, socket.gaierror) for e in chain) or _DNS_TEXT.search(text):
-        return DNSError(
-            f"The host name {host} did not resolve (DNS).",
-            hint="Check the spelling of the host; stage hosts may only resolve on the provider's VPN or network.",
-        ), False
-    if any(isinstance(e, (ssl.SSLError, ssl.CertificateError)) for e in chain) or (
-        isinstance(exc, httpx.ConnectError) and _TLS_TEXT.search(text)
-    ):
-        return TLSError(
-            f"The TLS handshake with {host} failed: {_excerpt(str(exc), 160)}",
-            hint="The certificate is not trusted or does not match the host: check the system CA bundle (or "
-            "verify=path/to/ca.pem), and whether a proxy intercepts TLS. Never switch verification off "
-            "against a real provider.",
-        ), False
-    if isinstance(exc, httpx.ConnectError):
-        if any(isinstance(e, ConnectionRefusedError) for e in chain) or _REFUSED_TEXT.search(text):
-            return ConnectionFailedError(
-                f"Connection to {host} refused: nothing is listening on port {httpx.URL(url).port or (443 if url.startswith('https') else 80)}.",
-                hint="Check the URL and port; for the sandbox, check that it is running.",
-            ), True
-        return ConnectionFailedError(
-            f"Could not connect to {host}: {_excerpt(str(exc), 160)}",
-            hint="Check the host, port, network, VPN and firewall.",
-        ), True
-    if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError, httpx.CloseError)):
-        return ConnectionFailedError(
-            f"{host} closed the connection without a complete answer ({_excerpt(str(exc), 120) or type(exc).__name__}).",
-            hint="Usually transient: retry. If it persists, a firewall may be dropping your requests "
-            "(ask the provider about IP whitelisting).",
-        ), True
-    if isinstance(exc, httpx.UnsupportedProtocol):
-        return ConfigError(
-            f"Cannot send to {printable(mask_url(url), 200)}: {printable(str(exc), 200)}.",
-            hint="Use an http:// or https:// URL.",
-        ), False
-    return TransportError(
-        f"The request to {host} failed: {type(exc).__name__}: {_excerpt(str(exc), 160)}",
-        hint="Check the URL and your network.",
-    ), False
-
-
-
-
 # --- timing the phases of an attempt ---------------------------------------------------
 
 
@@ -425,251 +149,6 @@ class _Phases:
             "wait_ms": self.span("send_request_headers.started", "receive_response_headers"),
             "read_ms": self.span("receive_response_body.started", "receive_response_body"),
         }
-
-
-
-
-# --- the deadline, enforced below httpx for the sync client ------------------------------
-
-_attempt_deadline = threading.local()
-
-
-def _bounded(timeout: float | None) -> float | None:
-    """``timeout`` clipped to what is left of this thread's attempt deadline (if one is set)."""
-    deadline: float | None = getattr(_attempt_deadline, "at", None)
-    if deadline is None:
-        return timeout
-    remaining = deadline - time.perf_counter()
-    if timeout is not None and timeout < remaining:
-        return timeout
-    _attempt_deadline.hit = True  # a timeout from here on is the deadline's, not the per-read one
-    if remaining <= 0:
-        raise httpcore.ReadTimeout("the attempt's deadline has passed")
-    return remaining
-
-
-class _DeadlineStream(httpcore.NetworkStream):
-    def __init__(self, inner: httpcore.NetworkStream) -> None:
-        self._inner = inner
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(max_bytes, _bounded(timeout))
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._inner.write(buffer, _bounded(timeout))
-
-    def close(self) -> None:
-        self._inner.close()
-
-    def start_tls(
-        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
-    ) -> httpcore.NetworkStream:
-        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, _bounded(timeout)))
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._inner.get_extra_info(info)
-
-
-class DeadlineBackend(httpcore.NetworkBackend):
-    """httpcore's sync network backend, with every socket operation bounded by the attempt's deadline.
-
-    httpx's sync timeouts bound each operation, so a server sending its status line one byte a
-    second, or endless ``100 Continue`` answers, never trips them. Here each connect, read and
-    write waits at most until the deadline the calling thread set (see :class:`Exchange`); the
-    socket timeout then fires, and the attempt ends as a ``total`` :class:`RequestTimeoutError`.
-    """
-
-    def __init__(self, inner: httpcore.NetworkBackend | None = None) -> None:
-        self._inner = inner or httpcore.SyncBackend()
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Any = None,
-    ) -> httpcore.NetworkStream:
-        stream = self._inner.connect_tcp(host, port, _bounded(timeout), local_address, socket_options)
-        return _DeadlineStream(stream)
-
-    def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Any = None
-    ) -> httpcore.NetworkStream:
-        return _DeadlineStream(self._inner.connect_unix_socket(path, _bounded(timeout), socket_options))
-
-    def sleep(self, seconds: float) -> None:
-        self._inner.sleep(seconds)
-
-
-def client_options(
-    timeout: httpx.Timeout,
-    *,
-    transport: Any = None,
-    verify: bool | str | ssl.SSLContext = True,
-) -> dict[str, Any]:
-    """Options for the ``httpx.Client`` / ``AsyncClient`` an :class:`Exchange` sends through.
-
-    Pass the sync ``httpx.Client`` built from them through :func:`bound_sync_client`, so its
-    transports enforce the deadline. Redirects are never followed (a POST must not wander).
-    """
-    from .. import __version__
-
-    options: dict[str, Any] = {
-        "timeout": timeout,
-        "follow_redirects": False,
-        # Only codings decoded here, in bounded steps (no br/zstd surprises when those packages exist).
-        "headers": {"User-Agent": f"snapbook/{__version__}", "Accept-Encoding": "gzip, deflate"},
-    }
-    if transport is not None:
-        options["transport"] = transport
-    else:
-        options["verify"] = verify  # httpx then also honours HTTPS_PROXY / NO_PROXY from the environment
-    return options
-
-
-def install_deadline(transport: Any) -> Any:
-    """Give an ``httpx.HTTPTransport`` (also a proxy's, from ``HTTPS_PROXY``) the :class:`DeadlineBackend`.
-
-    httpx offers no public hook for the network backend, so this reaches its connection pool;
-    ``tests/test_client_hostile.py`` fails loudly if a new httpx moves it.
-    """
-    pool = getattr(transport, "_pool", None)
-    if pool is None or not hasattr(pool, "_network_backend"):
-        raise RuntimeError("httpx's HTTPTransport changed: snapbook cannot install its deadline backend")
-    if not isinstance(pool._network_backend, DeadlineBackend):
-        pool._network_backend = DeadlineBackend(pool._network_backend)
-    return transport
-
-
-def bound_sync_client(http: httpx.Client) -> httpx.Client:
-    """``http`` with the :class:`DeadlineBackend` on its own transport and on every proxy transport it
-    mounted from the environment; an injected transport (a test's mock) is left as it is."""
-    transports = [getattr(http, "_transport", None), *getattr(http, "_mounts", {}).values()]
-    for transport in transports:
-        if isinstance(transport, httpx.HTTPTransport):
-            install_deadline(transport)
-    return http
-
-
-# --- the body: read raw, decode in bounded steps -------------------------------------------
-
-
-class _AnswerTooLarge(Exception):
-    def __init__(self, size: int, limit: int, announced: bool, encoded: str = "") -> None:
-        super().__init__(size)
-        self.size, self.limit, self.announced, self.encoded = size, limit, announced, encoded
-
-
-class _DeadlineExceeded(Exception):
-    def __init__(self, seconds: float) -> None:
-        super().__init__(seconds)
-        self.seconds = seconds
-
-
-class _Undecodable(Exception):
-    """A body whose Content-Encoding we do not speak, or that does not decode."""
-
-
-class _Deflate:
-    """``deflate`` as servers send it: zlib-wrapped, or (against the RFC, but common) raw."""
-
-    def __init__(self) -> None:
-        self._obj = zlib.decompressobj()
-        self._first = True
-
-    def decompress(self, data: bytes, max_length: int) -> bytes:
-        if self._first:
-            self._first = False
-            try:
-                return self._obj.decompress(data, max_length)
-            except zlib.error:
-                self._obj = zlib.decompressobj(-zlib.MAX_WBITS)
-        return self._obj.decompress(data, max_length)
-
-    @property
-    def unconsumed_tail(self) -> bytes:
-        return self._obj.unconsumed_tail
-
-    def flush(self) -> bytes:
-        return self._obj.flush()
-
-
-class BoundedBody:
-    """Collects a body from raw chunks, undoing its Content-Encoding, refusing more than ``limit`` decoded bytes.
-
-    Each decoder produces at most :data:`_DECODE_STEP` bytes per call, and counting happens as
-    they come, so 6.7 KB of ``gzip, gzip`` that would inflate to gigabytes stops at the limit.
-    """
-
-    def __init__(self, content_encoding: str | None, limit: int) -> None:
-        names = [n.strip().lower() for n in (content_encoding or "").split(",") if n.strip()]
-        names = [n for n in names if n != "identity"]
-        if len(names) > _MAX_ENCODINGS:
-            raise _Undecodable(f"{len(names)} content codings stacked ({printable(', '.join(names), 80)})")
-        self._layers: list[Any] = []
-        for name in reversed(names):  # the last coding applied is undone first
-            if name in ("gzip", "x-gzip"):
-                self._layers.append(zlib.decompressobj(zlib.MAX_WBITS | 16))
-            elif name == "deflate":
-                self._layers.append(_Deflate())
-            else:
-                raise _Undecodable(f"Content-Encoding {printable(name, 40)!r}, which snapbook did not ask for")
-        self.encoding = ", ".join(names)
-        self.limit = limit
-        self.size = 0
-        self.raw_size = 0
-        self._parts: list[bytes] = []
-
-    def feed(self, chunk: bytes) -> None:
-        self.raw_size += len(chunk)
-        self._push(0, chunk)
-
-    def finish(self) -> bytes:
-        for i, layer in enumerate(self._layers):
-            try:
-                tail = layer.flush()  # small: every step above ran until its output was short
-            except zlib.error as exc:
-                raise _Undecodable(str(exc)) from None
-            if tail:
-                self._push(i + 1, tail)
-        return b"".join(self._parts)
-
-    def _push(self, index: int, data: bytes) -> None:
-        if index == len(self._layers):
-            self.size += len(data)
-            if self.size > self.limit:
-                raise _AnswerTooLarge(self.size, self.limit, announced=False, encoded=self.encoding)
-            self._parts.append(data)
-            return
-        layer = self._layers[index]
-        while True:
-            try:
-                out = layer.decompress(data, _DECODE_STEP)
-            except zlib.error as exc:
-                raise _Undecodable(str(exc)) from None
-            if out:
-                self._push(index + 1, out)
-            data = layer.unconsumed_tail
-            if not data and len(out) < _DECODE_STEP:
-                return
-
-
-def _body_for(response: httpx.Response, limit: int) -> BoundedBody:
-    """A :class:`BoundedBody` for ``response``; an answer httpx already read (a mock's
-    ``Response(content=...)``, decoded when it was built) is counted as it is."""
-    if response.is_stream_consumed:
-        body = BoundedBody(None, limit)
-        body.feed(response.content)
-        return body
-    return BoundedBody(response.headers.get("content-encoding"), limit)
-
-
-def _check_declared_size(response: httpx.Response, limit: int) -> None:
-    declared = response.headers.get("content-length", "")
-    # Only an identity body's length says its decoded size; a compressed one is counted while decoding.
-    if declared.isdigit() and int(declared) > limit:
-        raise _AnswerTooLarge(int(declared), limit, announced=True)
 
 
 # --- clock offsets --------------------------------------------------------------------------

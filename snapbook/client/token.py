@@ -47,29 +47,20 @@ from ..codes import TOKEN_SERVICE, describe_status, parse_code
 from ..endpoints import Endpoint, resolve
 from ..errors import ConfigError, InvalidResponseError, SnapResponseError
 from ..keys import private_key_from
-from ..log import RequestLog
+from ..log import RequestLog, format_clock_offset
 from ..masking import mask, mask_headers, mask_url, printable
 from ..signing import JAKARTA, Clock, check_client_key, make_timestamp, signed_headers, system_clock
-from .exchange import (
+from ._shown import _LONG_TOKEN, _clip, _excerpt, _Headers
+from .exchange import Answer, Exchange, clock_offset_uncertainty, resolve_target, server_clock_offset
+from .limits import (
     DEFAULT_MAX_RESPONSE_BYTES,
-    DEFAULT_RETRY,
     DEFAULT_TIMEOUT,
-    _LONG_TOKEN,
-    Answer,
-    Exchange,
-    RetryPolicy,
-    _clip,
-    _excerpt,
-    _Headers,
     bound_sync_client,
     check_deadline,
     check_timeout,
     client_options,
-    clock_offset_uncertainty,
-    format_clock_offset,
-    resolve_target,
-    server_clock_offset,
 )
+from .retry import DEFAULT_RETRY, RetryPolicy
 
 __all__ = [
     "AccessToken",
