@@ -25,6 +25,8 @@ from datetime import datetime, timedelta
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from snapbook.cli import main
 from snapbook.client import AsyncTokenClient, TokenClient, format_clock_offset
@@ -579,3 +581,26 @@ def test_userinfo_is_masked_in_errors_about_the_url(key_file, capsys, private_ke
     with pytest.raises(ConfigError) as info:
         TokenClient(url, CLIENT, private_key)
     assert "S3cr3tPassw0rd" not in str(info.value)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(url=st.one_of(st.text(max_size=60), st.builds("http{}://{}".format, st.sampled_from(["", "s"]), st.text(max_size=40))),
+       timeout=st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.sampled_from(["1e300", "-0", "0x10", "nan"])),
+       command=st.sampled_from(["token", "check"]))
+def test_no_input_reaches_an_unexpected_error(key_file, capsys, monkeypatch, url, timeout, command):
+    def unreachable(*args, **kwargs):  # never the real network: every send fails as a refused connection
+        raise httpx.ConnectError("All connection attempts failed")
+
+    monkeypatch.setattr(httpx.Client, "send", unreachable)
+    monkeypatch.delenv("SNAPBOOK_SANDBOX_URL", raising=False)
+    if "\x00" in url:  # the OS refuses NUL in argv: not an input a user can give
+        url = url.replace("\x00", "")
+    try:
+        code = main([command, "--url", url, "--client-key", CLIENT, "--key", key_file, "--timeout", str(timeout),
+                     "--no-retry"])
+    except SystemExit as exc:  # argparse's own usage error: one line, exit 2
+        code = exc.code
+    out, err = capsys.readouterr()
+    assert code in (1, 2, 3) and "error: unexpected" not in err, err
+    assert not any(c in out + err for c in _RAW), (out, err)
