@@ -31,7 +31,7 @@ from . import service_signing as _service_signing
 from . import signing as _signing
 from .errors import PassphraseError as _PassphraseError
 from .errors import SnapbookError, SnapResponseError
-from .masking import mask, printable
+from .masking import mask, mask_url, printable
 
 __all__ = [
     "DoctorForm",
@@ -60,6 +60,12 @@ class Notice:
     title: str
     details: tuple[str, ...] = ()
     hint: str = ""
+
+    def __post_init__(self) -> None:
+        # Titles and details often carry server text: escape control characters once, for every view.
+        object.__setattr__(self, "title", printable(self.title))
+        object.__setattr__(self, "details", tuple(printable(d) for d in self.details))
+        object.__setattr__(self, "hint", printable(self.hint))
 
     def __repr__(self) -> str:
         lines = [f"{_ICONS.get(self.level, '')} {self.title}".strip()]
@@ -735,7 +741,8 @@ class _Table:
     """(name, value) rows shown as an HTML table and as aligned text."""
 
     def __init__(self, title: str, rows: Iterable[tuple[str, Any]]) -> None:
-        self.title, self.rows = title, [(str(k), str(v)) for k, v in rows]
+        # Rows may be a server's JSON (field names included): control characters escaped.
+        self.title, self.rows = title, [(printable(str(k)), printable(str(v))) for k, v in rows]
 
     def __repr__(self) -> str:
         width = max((len(k) for k, _ in self.rows), default=0)
@@ -910,7 +917,7 @@ class TokenForm(_Form):
         code = token.response_code or "(no responseCode)"
         title = f"{code} {token.response_message or ''}".strip()
         shown: list[Any] = [
-            Notice("ok", title, (f"from {endpoint.name}: POST {endpoint.url}",)),
+            Notice("ok", title, (f"from {endpoint.name}: POST {mask_url(endpoint.url)}",)),
             _Table("Response body (accessToken masked)", token.response_json().items()),
         ]
         now = (self._clock or _signing.system_clock)()
