@@ -27,9 +27,43 @@ GENERATE = "/v1.0/qr/qr-mpm-generate"
 
 
 def expected_signature(secret: str, method: str, path: str, token: str, body: bytes, timestamp: str) -> str:
-    """The symmetric X-SIGNATURE, written from the standard alone (the body sent compact: minify is identity)."""
+    """The symmetric X-SIGNATURE, written from the standard alone, over ``body`` already minified."""
     text = f"{method}:{path}:{token}:{hashlib.sha256(body).hexdigest()}:{timestamp}"
     return base64.b64encode(hmac.new(secret.encode(), text.encode(), hashlib.sha512).digest()).decode()
+
+
+def strip_json_whitespace(body: bytes) -> bytes:
+    """SNAP's minify, written independently: drop space, tab, CR, LF outside JSON strings."""
+    out, in_string, escaped = bytearray(), False, False
+    for b in body:
+        if in_string:
+            out.append(b)
+            if escaped:
+                escaped = False
+            elif b == 0x5C:  # backslash
+                escaped = True
+            elif b == 0x22:
+                in_string = False
+        elif b == 0x22:
+            in_string = True
+            out.append(b)
+        elif b not in b" \t\r\n":
+            out.append(b)
+    return bytes(out)
+
+
+def rsa_ok(public_key: Any, method: str, path: str, body: bytes, timestamp: str, signature: str) -> bool:
+    """The asymmetric X-SIGNATURE, checked with cryptography directly."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    text = f"{method}:{path}:{hashlib.sha256(strip_json_whitespace(body)).hexdigest()}:{timestamp}"
+    try:
+        public_key.verify(base64.b64decode(signature), text.encode(), padding.PKCS1v15(), hashes.SHA256())
+    except (InvalidSignature, ValueError):
+        return False
+    return True
 
 
 @dataclass
@@ -51,6 +85,8 @@ class ServiceServer:
         self.seen: list[Seen] = []
         self.rejected_tokens: set[str] = set()
         self.reject_all_tokens = False
+        #: Set it to check asymmetric (RSA) signatures instead of HMAC.
+        self.public_key: Any = None
         self.port = port
         self._httpd: ThreadingHTTPServer | None = None
         if start:
@@ -97,10 +133,12 @@ class ServiceServer:
         body = h.rfile.read(length) if length else b""
         auth = h.headers.get("Authorization") or ""
         token = auth[len("Bearer "):] if auth.startswith("Bearer ") else ""
-        want = expected_signature(
-            self.secret, h.command, h.path, token, body, h.headers.get("X-TIMESTAMP") or ""
-        )
-        ok = hmac.compare_digest(want, h.headers.get("X-SIGNATURE") or "")
+        ts, sig = h.headers.get("X-TIMESTAMP") or "", h.headers.get("X-SIGNATURE") or ""
+        if self.public_key is not None:
+            ok = rsa_ok(self.public_key, h.command, h.path, body, ts, sig)
+        else:
+            want = expected_signature(self.secret, h.command, h.path, token, strip_json_whitespace(body), ts)
+            ok = hmac.compare_digest(want, sig)
         self.seen.append(Seen(h.command, h.path, dict(h.headers.items()), body, token, ok))
         plan = self.plans.popleft() if self.plans else ("ok",)
         kind = plan[0]
