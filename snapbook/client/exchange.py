@@ -508,11 +508,19 @@ class Exchange(Generic[ResultT]):
                 token=None if token is None else mask(token),
                 service_code=service,
                 method=att.request.method,
-                path=_clip(httpx.URL(att.request.url).raw_path.decode("ascii", "replace"), 200),
+                path=_clip(_sent_path(att.request), 200),
                 external_id=None if external_id is None else _clip(external_id, 40),
                 **values,
             )
         )
+
+
+def _sent_path(request: SignedRequest) -> str:
+    """The path and query a request line carries; a call kind that knows it (``path``) saves a URL parse."""
+    known = getattr(request, "path", None)
+    if isinstance(known, str):
+        return known
+    return httpx.URL(request.url).raw_path.decode("ascii", "replace")
 
 
 def _peek_code(error: SnapbookError | None, body: bytes) -> tuple[str | None, str | None]:

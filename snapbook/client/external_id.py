@@ -75,7 +75,9 @@ class ExternalIdGenerator:
     ) -> None:
         self._clock: Clock = clock or system_clock
         self._pid = pid
-        self._rng = rng if rng is not None else random.SystemRandom()
+        # Seeded from os.urandom; uniqueness, not secrecy, is the point (a forked child that shares
+        # the state has another pid), and it saves a system call per id.
+        self._rng = rng if rng is not None else random.Random()
         self._last: datetime | None = None
         self._lock = threading.Lock()
 

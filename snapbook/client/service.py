@@ -52,7 +52,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ..codes import SERVICES, describe_status, parse_code
-from ..endpoints import ServiceEndpoint, resolve_service
+from ..endpoints import Endpoint, ServiceEndpoint, resolve_service
 from ..errors import (
     ConfigError,
     InvalidResponseError,
@@ -254,6 +254,8 @@ class ServiceRequest:
     headers: dict[str, str] = field(repr=False)
     body: bytes
     timestamp: str
+    #: The path and query as the request line carries them (what was signed).
+    path: str = ""
 
     @property
     def signature(self) -> str:
@@ -262,10 +264,6 @@ class ServiceRequest:
     @property
     def external_id(self) -> str:
         return self.headers["X-EXTERNAL-ID"]
-
-    @property
-    def path(self) -> str:
-        return relative_url(httpx.URL(self.url))
 
     def masked_headers(self) -> dict[str, str]:
         return mask_headers(self.headers)
@@ -372,7 +370,7 @@ def parse_service_response(
     the code's meaning and a hint); :class:`InvalidResponseError` when the answer is not a SNAP
     answer (HTML, non-JSON, not an object, no responseCode on success).
     """
-    h = _Headers(headers)
+    h = headers if isinstance(headers, httpx.Headers) else _Headers(headers)  # both case-insensitive
     raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
     where = f"{method} {printable(path, 120)}".strip() or "the service"
     try:
@@ -432,7 +430,6 @@ def parse_service_response(
             hint="Check that the base URL is the provider's service host, and report the answer to the provider.",
         )
     server_ts = h.get("x-timestamp")
-    parsed_code = parse_code(code)
     return ServiceResponse(
         http_status=status,
         response_code=code,
@@ -442,7 +439,7 @@ def parse_service_response(
         path=path,
         url=mask_url(url),
         external_id=external_id,
-        service_code=parsed_code.service_code or service_code_for(path),
+        service_code=code[3:5] if len(code) == 7 and code.isdigit() else service_code_for(path),
         server_timestamp=None if server_ts is None else _clip(server_ts, 64),
         latency_ms=latency_ms,
         attempt=attempt,
@@ -471,6 +468,7 @@ class _ServiceCall:
         auth: ServiceAuth,
         method: str,
         url: str,
+        path: str,
         body: bytes,
         token: str,
         *,
@@ -480,8 +478,8 @@ class _ServiceCall:
         self.auth, self.method, self.url, self.body, self.token = auth, method, url, body, token
         self.external_id = external_id
         self.idempotent = idempotent
-        self.path = relative_url(httpx.URL(url))
-        self.service_code = service_code_for(self.path)
+        self.path = path
+        self.service_code = service_code_for(path)
         self.signatures: list[str] = []
         self.last_external_id = ""
 
@@ -496,7 +494,7 @@ class _ServiceCall:
         )
         self.signatures.append(headers["X-SIGNATURE"])
         self.last_external_id = headers["X-EXTERNAL-ID"]
-        return ServiceRequest(self.method, self.url, headers, self.body, headers["X-TIMESTAMP"])
+        return ServiceRequest(self.method, self.url, headers, self.body, headers["X-TIMESTAMP"], self.path)
 
     def read(self, answer: Answer) -> ServiceResponse:
         return parse_service_response(
@@ -599,6 +597,7 @@ class _BaseServiceClient:
         )
         self.client_key = client_key
         self._key = key
+        self._targets: dict[str, tuple[Endpoint, str]] = {}
 
     def _current_token(self) -> str:
         token = self.tokens.token  # type: ignore[attr-defined]
@@ -611,14 +610,14 @@ class _BaseServiceClient:
     ) -> Exchange[ServiceResponse]:
         method = _method(method)
         data = encode_body(body)
-        endpoint = self.endpoint.endpoint_for(path)
-        check_target(endpoint.url)
+        endpoint, sent_path = self._target(path)
         if external_id is not None:
             check_external_id(external_id)
         call = _ServiceCall(
             self.auth,
             method,
             endpoint.url,
+            sent_path,
             data,
             token.access_token,
             external_id=external_id,
@@ -637,6 +636,19 @@ class _BaseServiceClient:
             max_response_bytes=tc.max_response_bytes,
             rng=self._rng,
         )
+
+    def _target(self, path: str) -> tuple[Endpoint, str]:
+        """The endpoint of ``path`` and the path as httpx sends it, checked once per path (a hot loop
+        calls the same few paths; parsing a URL costs tens of microseconds)."""
+        found = self._targets.get(path)
+        if found is None:
+            endpoint = self.endpoint.endpoint_for(path)
+            check_target(endpoint.url)
+            found = (endpoint, relative_url(httpx.URL(endpoint.url)))
+            if len(self._targets) >= 256:
+                self._targets.clear()
+            self._targets[path] = found
+        return found
 
     def prepare(
         self,
