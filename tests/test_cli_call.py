@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -174,3 +175,60 @@ def test_as_a_subprocess(sb, server, key_file, body_file):
     )
     assert proc.returncode == 0, proc.stderr
     assert "2004700" in proc.stdout and server.seen[-1].signature_ok
+
+
+# --- hostile arguments: the contract holds for every one ---------------------------------------
+
+HOSTILE_VALUES = {
+    "empty": "",
+    "space": " ",
+    "dash": "-",
+    "120k": "A" * 120_000,
+    "escapes": "\x1b[2J\x1b]0;pwned\x07" * 1000,
+    "csi-c1": "\x9b2J\x9b31mred",
+    "newlines": "line1\nline2\r\nline3",
+    "nul": "ab\x00cd",
+    "surrogate": "key\udcff\udcfe.pem",
+    "non-ascii": "kunci-é-😀",
+    "format": "%s%n{0}{}",
+}
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def test_hostile_arguments_keep_the_cli_contract(sb, server, key_file, body_file, capsys, monkeypatch):
+    good = {
+        "--url": server.base_url, "--token-url": sb.token_url(), "--client-key": CLIENT, "--key": key_file,
+        "--secret-env": "SNAP_SECRET", "--partner-id": PARTNER, "--channel-id": CHANNEL, "--body": body_file,
+        "--external-id": "42", "METHOD": "POST", "PATH": GENERATE,
+    }
+    monkeypatch.setattr(sys, "stdin", open(body_file))  # "--body -" reads a real body
+    failures = []
+    for slot in good:
+        for label, value in HOSTILE_VALUES.items():
+            args = dict(good, **{slot: value})
+            argv = ["call"]
+            for name, arg in args.items():
+                if name not in ("METHOD", "PATH"):
+                    argv += [name, arg]
+            argv += ["--", args["METHOD"], args["PATH"]]
+            try:
+                code = main(argv)
+            except SystemExit as exc:
+                code = exc.code
+            out, err = capsys.readouterr()
+            problems = []
+            if code not in (0, 1, 2, 3):
+                problems.append(f"exit {code}")
+            if code == 2 and (len(err.splitlines()) != 1 or not err.startswith("snapbook: error: ")):
+                problems.append(f"{len(err.splitlines())} stderr lines")
+            if "unexpected" in err or "Traceback" in err:
+                problems.append("untyped error")
+            if max((len(line) for line in (out + err).splitlines()), default=0) >= 1000:
+                problems.append("a line of 1,000 characters or more")
+            if CONTROL.search(out + err.replace("\n", "")):
+                problems.append("a control character reached the terminal")
+            if SECRET in out + err:
+                problems.append("the secret was printed")
+            if problems:
+                failures.append(f"{slot}={label}: {', '.join(problems)}: {err[:160]!r}")
+    assert not failures, "\n".join(failures)

@@ -372,7 +372,7 @@ def parse_service_response(
     """
     h = headers if isinstance(headers, httpx.Headers) else _Headers(headers)  # both case-insensitive
     raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
-    where = f"{method} {printable(path, 120)}".strip() or "the service"
+    where = f"{printable(method, 20)} {printable(path, 120)}".strip() or "the service"
     try:
         data = json.loads(raw) if raw.strip() else None
     except (ValueError, UnicodeDecodeError):
@@ -698,7 +698,7 @@ class _TokenOnly:
 
 
 def _method(method: str) -> str:
-    if not isinstance(method, str) or not method.isascii() or not method.isalpha():
+    if not isinstance(method, str) or not method.isascii() or not method.isalpha() or len(method) > 20:
         raise ServiceSignatureInputError(
             f"{printable(repr(method), 40)} is not an HTTP method.", hint="Use POST, GET, PUT, PATCH or DELETE."
         )
