@@ -41,9 +41,10 @@ _DIGITS = re.compile(r"[0-9]{1,36}")
 
 def external_id(at: datetime, pid: int, random_digits: int) -> str:
     """The 36-digit id for Jakarta time ``at`` (to the microsecond), process ``pid`` and ``random_digits``."""
-    local = at.astimezone(JAKARTA)
+    t = at.astimezone(JAKARTA)
+    # Integer formatting, not strftime: this runs once per request, and is several times faster.
     return (
-        f"{local:%Y%m%d%H%M%S}{local.microsecond:06d}"
+        f"{t.year:04d}{t.month:02d}{t.day:02d}{t.hour:02d}{t.minute:02d}{t.second:02d}{t.microsecond:06d}"
         f"{pid % 10**_PID_DIGITS:0{_PID_DIGITS}d}{random_digits % 10**_RANDOM_DIGITS:0{_RANDOM_DIGITS}d}"
     )
 
