@@ -486,9 +486,11 @@ class Exchange(Generic[ResultT]):
     ) -> None:
         e = self.endpoint
         code = values.get("response_code")
-        service = (
-            code[3:5] if isinstance(code, str) and len(code) == 7 and code.isdigit() else getattr(self.call, "service_code", None)
-        )
+        # The answer's responseCode names the service; without one, the call kind may know it.
+        if isinstance(code, str) and len(code) == 7 and code.isdigit():
+            service = code[3:5]
+        else:
+            service = getattr(self.call, "service_code", None)
         external_id = att.request.headers.get("X-EXTERNAL-ID")
         self.log.append(
             LogRecord(

@@ -69,7 +69,7 @@ from ..signing import Clock, make_timestamp, system_clock
 from ._shown import _LONG_TOKEN, _clip, _excerpt, _Headers
 from .exchange import Answer, Exchange, check_target
 from .external_id import ExternalIdGenerator, check_external_id
-from .limits import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, bound_sync_client, client_options
+from .limits import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT
 from .retry import DEFAULT_RETRY, RetryPolicy
 from .token import AccessToken, AsyncTokenClient, PrivateKeyLike, TokenClient
 
