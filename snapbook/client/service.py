@@ -834,6 +834,9 @@ class AsyncServiceClient(_BaseServiceClient):
     async def post(self, path: str, body: JsonBody = None, **options: Any) -> ServiceResponse:
         return await self.call("POST", path, body, **options)
 
+    async def get(self, path: str, **options: Any) -> ServiceResponse:
+        return await self.call("GET", path, None, **options)
+
     async def aclose(self) -> None:
         await self.tokens.aclose()
 
