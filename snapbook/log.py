@@ -1,4 +1,4 @@
-"""RequestLog: one row per token request attempt, as a table, a summary, a plot and a file.
+"""RequestLog: one row per request attempt (token or service call), as a table, a summary, a plot and a file.
 
 Every attempt the client makes, successful or not, becomes one :class:`LogRecord`: when,
 where, what came back, how long each phase took, and what went wrong. Records are plain
@@ -112,6 +112,15 @@ class LogRecord:
     signature: str | None = None
     #: The access token received, masked.
     token: str | None = None
+    #: The SNAP service code (two digits: "73" token, "47" QRIS generate), from the answer's
+    #: responseCode, else from the call (its path).
+    service_code: str | None = None
+    #: The HTTP method sent.
+    method: str | None = None
+    #: The path sent, query included.
+    path: str | None = None
+    #: The X-EXTERNAL-ID sent (service calls).
+    external_id: str | None = None
 
     def __post_init__(self) -> None:
         # Cheap guard so no caller can put a whole secret in a row, a file or a DataFrame.

@@ -1,4 +1,4 @@
-"""Signed SNAP calls to a provider: today the B2B access token; the shared exchange is ready for more.
+"""Signed SNAP calls to a provider: the B2B access token, then the service calls it opens.
 
 >>> with TokenClient("payment-stage", "MCP00000001", "private.pem") as client:   # doctest: +SKIP
 ...     token = client.get_token()          # cached until 60 s before it expires
@@ -12,6 +12,10 @@
 - :mod:`snapbook.client.failures`: every transport failure as a typed error.
 - :mod:`snapbook.client.token`: the B2B token request and answer, :class:`TokenClient` and
   :class:`AsyncTokenClient`.
+- :mod:`snapbook.client.service`: service calls (QRIS, VA, Senmo) signed with HMAC-SHA512:
+  :class:`ServiceAuth` (an ``httpx.Auth``), :class:`ServiceClient`, :class:`AsyncServiceClient`,
+  and their retry rule (a POST is never sent twice when the first may have been processed).
+- :mod:`snapbook.client.external_id`: X-EXTERNAL-IDs unique per day across processes and restarts.
 
 Errors (all :class:`~snapbook.errors.SnapbookError`):
 
@@ -29,7 +33,18 @@ from __future__ import annotations
 from ..log import format_clock_offset
 from .exchange import server_clock_offset
 from .limits import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT, MAX_TIMEOUT
+from .external_id import ExternalIdGenerator, check_external_id, external_id
 from .retry import DEFAULT_RETRY, RetryPolicy, parse_retry_after
+from .service import (
+    AsyncServiceClient,
+    ServiceAuth,
+    ServiceClient,
+    ServiceRequest,
+    ServiceResponse,
+    encode_body,
+    parse_service_response,
+    service_code_for,
+)
 from .token import (
     AccessToken,
     AsyncTokenClient,
@@ -45,13 +60,24 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "MAX_TIMEOUT",
     "AccessToken",
+    "AsyncServiceClient",
     "AsyncTokenClient",
+    "ExternalIdGenerator",
     "RetryPolicy",
+    "ServiceAuth",
+    "ServiceClient",
+    "ServiceRequest",
+    "ServiceResponse",
     "TokenClient",
     "TokenRequest",
     "build_token_request",
+    "check_external_id",
+    "encode_body",
+    "external_id",
     "format_clock_offset",
     "parse_retry_after",
+    "parse_service_response",
     "parse_token_response",
     "server_clock_offset",
+    "service_code_for",
 ]

@@ -20,7 +20,11 @@ a signed request (``method``, ``url``, ``headers``, ``body``, ``timestamp``, ``s
 ``read(answer)`` turning an :class:`Answer` into a result or raising
 :class:`~snapbook.errors.SnapResponseError` / :class:`~snapbook.errors.InvalidResponseError`. The
 result should carry ``response_code`` and ``response_message`` (and ``access_token`` when it holds
-one, logged masked). Then ``Exchange(endpoint, call, ...).run(httpx_client, sleep)`` (or
+one, logged masked). A call kind may also define ``may_retry(status, exc)``: asked before a retry the
+:class:`RetryPolicy` allows (``status`` of the answer, or ``exc`` the transport failure); returning
+False keeps a non-idempotent call from being sent twice. ``service_code`` (an attribute) names its
+SNAP service in the log rows when the answer carries no responseCode.
+Then ``Exchange(endpoint, call, ...).run(httpx_client, sleep)`` (or
 ``await ....arun(...)``) does the rest. Build the ``httpx`` client with
 :func:`.limits.client_options` (and pass a sync one through :func:`.limits.bound_sync_client`,
 so its transports enforce the deadline).
@@ -395,7 +399,12 @@ class Exchange(Generic[ResultT]):
         except (SnapResponseError, InvalidResponseError) as exc:
             error = exc
         delay = None
-        if error is not None and status in self.retry.statuses and att.number < self.retry.max_attempts:
+        if (
+            error is not None
+            and status in self.retry.statuses
+            and att.number < self.retry.max_attempts
+            and self._may_retry(status, None)
+        ):
             retry_after = parse_retry_after(h.get("retry-after"), received_at)
             if retry_after is None:
                 delay = self.retry.backoff(att.number, self.rng)
@@ -442,7 +451,7 @@ class Exchange(Generic[ResultT]):
         error, transient = transport_error(exc, self.endpoint.url, self.timeout)
         delay = (
             self.retry.backoff(att.number, self.rng)
-            if transient and att.number < self.retry.max_attempts
+            if transient and att.number < self.retry.max_attempts and self._may_retry(status, exc)
             else None
         )
         self._record(
@@ -455,6 +464,10 @@ class Exchange(Generic[ResultT]):
             will_retry=delay is not None,
         )
         return _Outcome(None, self._final(error, att) if delay is None else error, exc, delay)
+
+    def _may_retry(self, status: int | None, exc: BaseException | None) -> bool:
+        allowed = getattr(self.call, "may_retry", None)
+        return True if allowed is None else bool(allowed(status, exc))
 
     def _final(self, error: SnapbookError, att: Attempt) -> SnapbookError:
         if att.number > 1:
@@ -472,6 +485,13 @@ class Exchange(Generic[ResultT]):
         **values: Any,
     ) -> None:
         e = self.endpoint
+        code = values.get("response_code")
+        # The answer's responseCode names the service; without one, the call kind may know it.
+        if isinstance(code, str) and len(code) == 7 and code.isdigit():
+            service = code[3:5]
+        else:
+            service = getattr(self.call, "service_code", None)
+        external_id = att.request.headers.get("X-EXTERNAL-ID")
         self.log.append(
             LogRecord(
                 time=att.started_at.astimezone(timezone.utc),
@@ -488,9 +508,21 @@ class Exchange(Generic[ResultT]):
                 timestamp=att.request.timestamp,
                 signature=mask(att.request.signature),
                 token=None if token is None else mask(token),
+                service_code=service,
+                method=att.request.method,
+                path=_clip(_sent_path(att.request), 200),
+                external_id=None if external_id is None else _clip(external_id, 40),
                 **values,
             )
         )
+
+
+def _sent_path(request: SignedRequest) -> str:
+    """The path and query a request line carries; a call kind that knows it (``path``) saves a URL parse."""
+    known = getattr(request, "path", None)
+    if isinstance(known, str):
+        return known
+    return httpx.URL(request.url).raw_path.decode("ascii", "replace")
 
 
 def _peek_code(error: SnapbookError | None, body: bytes) -> tuple[str | None, str | None]:
