@@ -193,9 +193,14 @@ def parse_timestamp(
         elif zone != "+07:00" and ":" in zone:
             exact.append(f"zone offset {zone} (standard) where Ifortepay's page shows +07:00")
     if fraction:
-        if len(fraction) > 4:
+        digits_count = len(fraction) - 1
+        if digits_count > 3:
+            notes.append(f"{digits_count} fractional digits ({fraction}); SNAP's form has at most three (.SSS)")
+        elif digits_count < 3:
+            # The standard writes .SSS: a shortened fraction is a lenient extra, not the SNAP form.
             notes.append(
-                f"{len(fraction) - 1} fractional digits ({fraction}); SNAP's form has at most three (.SSS)"
+                f"{digits_count} fractional digit{'s' if digits_count > 1 else ''} ({fraction}); "
+                "SNAP's form has exactly three (.SSS)"
             )
         else:
             exact.append(f"fractional seconds ({fraction}, standard) where Ifortepay's page shows none")
