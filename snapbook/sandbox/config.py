@@ -89,6 +89,14 @@ class SandboxConfig:
                     f"route prefix {prefix!r} is not a path prefix like /openapi.",
                     hint="Start with '/', use letters, digits and . _ ~ - between slashes, no trailing '/'.",
                 )
+            if any(segment in (".", "..") for segment in prefix.split("/")):
+                # Clients resolve dot segments before sending (RFC 3986 5.2.4), so no request
+                # could ever reach a route served under such a prefix.
+                raise ConfigError(
+                    f"route prefix {prefix!r} has a '.' or '..' segment, which no client sends "
+                    "(they resolve dot segments first), so its routes would be unreachable.",
+                    hint="Name real path segments, e.g. /openapi or /gateway/snap.",
+                )
         object.__setattr__(self, "route_prefixes", cleaned)
         f = self.freshness_seconds
         if f is not None and (
