@@ -388,6 +388,25 @@ def test_full_disk_still_returns_the_issued_token(sb, private_key):
         assert log.flush() is False
 
 
+def _log_write_warnings(caught) -> list[tuple[str, int]]:
+    return [(w.filename, w.lineno) for w in caught if isinstance(w.message, LogWriteError)]
+
+
+def test_log_write_warning_points_at_the_callers_line(sb, private_key):
+    # Review of issue 15 item 5: the warning pointed at snapbook/client/exchange.py.
+    log = RequestLog("/dev/full")
+    with TokenClient(f"{sb.base_url}{PATH}", CLIENT, private_key, log=log) as client:
+        with pytest.warns(LogWriteError) as caught:
+            client.get_token()
+        assert _log_write_warnings(caught) == [(__file__, sys._getframe().f_lineno - 1)]
+        with pytest.warns(LogWriteError) as caught:
+            client.request_token()
+        assert _log_write_warnings(caught) == [(__file__, sys._getframe().f_lineno - 1)]
+    with pytest.warns(LogWriteError) as caught:
+        log.flush()
+    assert _log_write_warnings(caught) == [(__file__, sys._getframe().f_lineno - 1)]
+
+
 class _FlakyFile:
     """A raw file whose writes fail with ENOSPC ``failures`` times, then write at most ``step`` bytes at once."""
 
