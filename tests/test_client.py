@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 import ssl
 import statistics
@@ -532,6 +533,36 @@ def test_connection_refused_is_retried_then_reported(private_key):
     assert [r.outcome for r in rows] == [TRANSPORT_ERROR] * 3
     assert {r.error_type for r in rows} == {"ConnectionFailedError"}
     assert all(r.http_status is None and r.latency_ms is not None for r in rows)
+
+
+def test_a_refused_sandbox_connection_says_how_to_start_and_point_at_one(private_key, tmp_path):
+    # Review of issue 14.10: --env sandbox with nothing listening got the generic "check the URL" hint.
+    port = closed_port()
+    with (
+        TokenClient(sandbox_endpoint(f"http://127.0.0.1:{port}"), CLIENT, private_key, retry=None) as client,
+        pytest.raises(ConnectionFailedError) as info,
+    ):
+        client.request_token()
+    assert "snapbook sandbox" in info.value.hint and "SNAPBOOK_SANDBOX_URL" in info.value.hint
+    assert client.log.records[-1].error_type == "ConnectionFailedError"
+    # A URL that is not a sandbox endpoint keeps the generic hint: nothing to start there.
+    with (
+        TokenClient(f"http://127.0.0.1:{port}/v1.0/access-token/b2b", CLIENT, private_key, retry=None) as client,
+        pytest.raises(ConnectionFailedError) as info,
+    ):
+        client.request_token()
+    assert "SNAPBOOK_SANDBOX_URL" not in info.value.hint
+    # The CLI user sees it too.
+    key = tmp_path / "private.pem"
+    key.write_bytes(private_key_bytes(private_key))
+    result = subprocess.run(
+        [sys.executable, "-m", "snapbook", "token", "--env", "sandbox", "--client-key", CLIENT,
+         "--key", str(key), "--no-retry"],
+        capture_output=True, text=True, timeout=60,
+        env={**os.environ, "SNAPBOOK_SANDBOX_URL": f"http://127.0.0.1:{port}"},
+    )
+    assert result.returncode == 3, result
+    assert "snapbook sandbox" in result.stderr and "SNAPBOOK_SANDBOX_URL" in result.stderr, result.stderr
 
 
 def raising(exc: Exception):
