@@ -703,10 +703,12 @@ def test_slow_read_over_loopback_times_out_and_is_not_retried(private_key):
     finally:
         server.close()
     assert info.value.phase == "read" and "read timeout" in str(info.value)
-    assert 0.25 < elapsed < 2.0
+    # The server never answers: the lower bound proves the 0.3 s timeout was waited out, the upper
+    # one that it cut the attempt (generous, so two busy cores cannot fail it).
+    assert 0.25 < elapsed < 5.0
     (row,) = client.log.records
     assert row.outcome == TRANSPORT_ERROR and row.error_type == "RequestTimeoutError"
-    assert row.latency_ms == pytest.approx(300, abs=200)
+    assert 250 <= row.latency_ms < 5000
     assert row.connect_ms is not None  # the trace saw the connection being made
 
 
@@ -728,7 +730,8 @@ def test_a_dribbling_server_hits_the_overall_deadline(private_key):
     finally:
         server.close()
     assert info.value.phase == "total" and "past the attempt's deadline" in str(info.value)
-    assert 0.5 < elapsed < 1.5, "each read was quick, yet the attempt as a whole was cut off"
+    # The server dribbles forever: any upper bound proves the cut; 5 s leaves room for a busy machine.
+    assert 0.5 < elapsed < 5.0, "each read was quick, yet the attempt as a whole was cut off"
     assert client.log.records[-1].http_status == 200
 
 

@@ -577,7 +577,8 @@ def test_latency_and_jitter(sb, http, private_key):
         elapsed = time.perf_counter() - started
     finally:
         sb.faults = None
-    assert r.status_code == 200 and 0.15 <= elapsed < 1.0
+    # The lower bound proves the delay; the upper one only that it is not unbounded (busy cores).
+    assert r.status_code == 200 and 0.15 <= elapsed < 5.0
     assert sb.journal[-1].latency_ms >= 150 and "latency fault" in sb.journal[-1].notes[-1]
 
 
