@@ -40,7 +40,7 @@ class SandboxConfig:
       (``None`` turns the check off). 300 s is snapbook's default: the standard names no window.
     - ``token_lifetime``: seconds a token lives; sent as ``expiresIn``.
     - ``strict``: reject what real clients send outside the letter of the standard (``-00:00``,
-      ``+0700``, a space for ``T``, more than three fraction digits, ``grant_type``,
+      ``+0700``, a space for ``T``, a fraction of other than three digits, ``grant_type``,
       ``additionalInfo: ""``) instead of accepting it with a note. ``Z``, ``+hh:mm``/``-hh:mm``
       and ``.SSS`` are the standard's own forms: both modes accept them.
     - ``expires_in_as_number``: send ``expiresIn`` as a JSON number (900) instead of the
