@@ -105,7 +105,8 @@ def make_timestamp(clock: Clock | datetime | None = None, tz: tzinfo | str | Non
 TIMESTAMP_PROFILES: dict[str, str] = {
     "ifortepay": "yyyy-MM-ddTHH:mm:ss+07:00 (Ifortepay's documented form)",
     "snap": "yyyy-MM-ddTHH:mm:ss(.SSS)TZD, TZD = Z, +hh:mm or -hh:mm (the SNAP standard)",
-    "lenient": "the SNAP form, plus -00:00, +hhmm, a space for T and fractions of other than 3 digits (each noted)",
+    "lenient": "the SNAP form, plus -00:00, +hhmm, a space for T and fractions of other than 3 digits "
+    "(each noted)",
 }
 
 TimestampProfile = Literal["ifortepay", "snap", "lenient"]
@@ -196,7 +197,9 @@ def parse_timestamp(
     if fraction:
         digits_count = len(fraction) - 1
         if digits_count > 3:
-            notes.append(f"{digits_count} fractional digits ({fraction}); SNAP's form has at most three (.SSS)")
+            notes.append(
+                f"{digits_count} fractional digits ({fraction}); SNAP's form has at most three (.SSS)"
+            )
         elif digits_count < 3:
             # The standard writes .SSS: a shortened fraction is a lenient extra, not the SNAP form.
             notes.append(

@@ -547,7 +547,9 @@ def test_a_refused_sandbox_connection_says_how_to_start_and_point_at_one(private
     assert client.log.records[-1].error_type == "ConnectionFailedError"
     # A URL that is not a sandbox endpoint keeps the generic hint: nothing to start there.
     with (
-        TokenClient(f"http://127.0.0.1:{port}/v1.0/access-token/b2b", CLIENT, private_key, retry=None) as client,
+        TokenClient(
+            f"http://127.0.0.1:{port}/v1.0/access-token/b2b", CLIENT, private_key, retry=None
+        ) as client,
         pytest.raises(ConnectionFailedError) as info,
     ):
         client.request_token()

@@ -135,7 +135,9 @@ def transport_error(
         if any(isinstance(e, ConnectionRefusedError) for e in chain) or _REFUSED_TEXT.search(text):
             return ConnectionFailedError(
                 f"Connection to {host} refused: nothing is listening on port {httpx.URL(url).port or (443 if url.startswith('https') else 80)}.",
-                hint=_SANDBOX_REFUSED_HINT if sandbox else "Check the URL and port; for the sandbox, check that it is running.",
+                hint=_SANDBOX_REFUSED_HINT
+                if sandbox
+                else "Check the URL and port; for the sandbox, check that it is running.",
             ), True
         return ConnectionFailedError(
             f"Could not connect to {host}: {_excerpt(str(exc), 160)}",
