@@ -34,17 +34,101 @@ __all__ = [
 #: The service code of Access Token B2B.
 TOKEN_SERVICE = "73"
 
-#: Service codes snapbook knows by name: the services of the standard's table that Ifortepay
-#: (Payment, QRIS) and Senmo (Disbursement) use, and the two access tokens.
+#: Service codes snapbook knows by name: every service of the standard's table (01-81). Source:
+#: the "Informasi Umum" box (Service Code, Name, Path) of each API page of ASPI's SNAP Developer
+#: Site ("API Services"; read from its markdown copy in github.com/mseptiaan/snap-aspi-go,
+#: aspi/*.md). Names are the site's, without its "API " prefix; a group in parentheses tells
+#: apart names the site uses twice. 11, 16, 18, 47, 51, 52, 73 and 74 keep snapbook's earlier
+#: wording (same services).
 SERVICES: dict[str, str] = {
+    # Registrasi (card and account registration)
+    "01": "Card Registration",
+    "02": "Card Registration - Set Limit",
+    "03": "Card Registration Inquiry",
+    "04": "Verify OTP (Direct Integration)",
+    "05": "Card Registration Unbinding",
+    "06": "Account Creation",
+    "07": "Account Binding",
+    "08": "Account Binding Inquiry",
+    "09": "Account Unbinding",
+    "10": "Get OAuth URL",
+    # Informasi Saldo, Riwayat Transaksi
     "11": "Balance Inquiry",
+    "12": "Transaction History List",
+    "13": "Transaction History Detail",
+    "14": "Bank Statement",
+    # Transfer Kredit: bank
+    "15": "Internal Account Inquiry",
     "16": "External Account Inquiry",
+    "17": "Intrabank Transfer",
     "18": "Transfer Interbank",
+    "19": "Request for Payment",
+    "20": "Interbank Bulk Transfer",
+    "21": "Interbank Bulk Transfer - Notification",
+    "22": "Transfer RTGS",
+    "23": "Transfer SKNBI",
+    "24": "Virtual Account - Inquiry",
+    "25": "Virtual Account - Payment",
+    "26": "Virtual Account - Inquiry Status",
+    "27": "Virtual Account - Create VA",
+    "28": "Virtual Account - Update VA",
+    "29": "Virtual Account - Update Status VA",
+    "30": "Virtual Account - Inquiry VA",
+    "31": "Virtual Account - Delete VA",
+    "32": "Virtual Account - Inquiry Payment to VA from Intra Bank",
+    "33": "Virtual Account - Payment to VA from Intra Bank",
+    "34": "Virtual Account - Notification for Payment to VA from Intra Bank",
+    "35": "Virtual Account - Get Report",
+    "36": "Transaction Status Inquiry (transfer)",
+    # Transfer Kredit: non-bank (e-money)
+    "37": "Account Inquiry - Customer Top Up",
+    "38": "Customer Top Up",
+    "39": "Customer Top Up Inquiry Status",
+    "40": "Submit Bulk Cash In",
+    "41": "Notify Bulk Cash In",
+    "42": "Transfer to Bank - Account Inquiry",
+    "43": "Transfer to Bank - Payment Transaction",
+    "44": "Transfer to OTC - Create Payment",
+    "45": "Transfer to OTC - Transfer Status",
+    "46": "Transfer to OTC - Cancel Payment",
     "47": "Generate QR MPM (QRIS)",
+    "48": "Decode QR MPM (QRIS)",
+    "49": "Payment Redirect - Apply OTT (QR MPM)",
+    "50": "Payment - Host to Host (QR MPM)",
     "51": "Query Payment QR MPM (QRIS)",
     "52": "Notify Payment QR MPM (QRIS)",
+    "53": "Transaction Status Inquiry (non-bank, QR MPM)",
+    # Transfer Debit
+    "54": "Direct Debit Payment",
+    "55": "Direct Debit Payment Status",
+    "56": "Direct Debit Payment Notification",
+    "57": "Direct Debit Payment Cancel",
+    "58": "Direct Debit Payment Refund",
+    "59": "Generate QR CPM",
+    "60": "CPM Payment",
+    "61": "Query Payment (QR CPM)",
+    "62": "Cancel Payment (QR CPM)",
+    "63": "Auth Payment",
+    "64": "Payment Query (Auth Payment)",
+    "65": "Capture (Auth Payment)",
+    "66": "Capture Query (Auth Payment)",
+    "67": "Void (Auth Payment)",
+    "68": "Void Query (Auth Payment)",
+    "69": "Refund (Auth Payment)",
+    "70": "Registrasi e-Mandate (Direct Debit BI-FAST)",
+    "71": "Trigger Direct Debit Transfer (BI-FAST)",
+    "72": "Notify (Direct Debit BI-FAST)",
+    # Keamanan: access tokens
     "73": "Access Token B2B",
     "74": "Access Token B2B2C",
+    # Listed on the site beside their groups (transfers, QR MPM, QR CPM, registration)
+    "75": "SKNBI - Notification",
+    "76": "RTGS - Notification",
+    "77": "Cancel Payment (QR MPM)",
+    "78": "Refund Payment (QR MPM)",
+    "79": "Payment Notification (QR CPM)",
+    "80": "Refund Payment (QR CPM)",
+    "81": "OTP",
 }
 
 #: Codes the snapbook sandbox answers that are not in the SNAP table: code -> (responseMessage,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import threading
 import warnings
 from collections import deque
@@ -30,6 +31,21 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import LogWriteError
 from .masking import mask, printable
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _caller_stacklevel() -> int:
+    """The ``stacklevel`` of the first frame outside snapbook, for the frame that calls ``warnings.warn``.
+
+    A LogWriteError then points at the user's ``get_token()`` / ``request_token()`` / ``flush()``
+    line, not at snapbook's internals (Python 3.12's ``skip_file_prefixes`` does this natively).
+    """
+    frame = sys._getframe(1)  # our caller, the frame that calls warnings.warn: its stacklevel 1
+    level = 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame, level = frame.f_back, level + 1
+    return level if frame is not None else 3
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -250,7 +266,7 @@ class RequestLog:
                 hint="Free disk space (or fix the file's permissions), then call log.flush(); "
                 "log.records holds every row meanwhile.",
             ),
-            stacklevel=3,
+            stacklevel=_caller_stacklevel(),
         )
 
     def extend(self, records: Iterable[LogRecord]) -> None:

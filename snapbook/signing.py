@@ -100,11 +100,13 @@ def make_timestamp(clock: Clock | datetime | None = None, tz: tzinfo | str | Non
 #:   designator ``Z``, ``+hh:mm`` or ``-hh:mm`` (DOKU sends ``Z``, Senmo's transfers ``.SSS``).
 #:   ``strict=True`` means this profile.
 #: - ``lenient``: the standard plus what real clients also send: ``-00:00``, ``+0700`` (no colon),
-#:   a space instead of ``T``, more than three fraction digits; each is accepted with a note.
+#:   a space instead of ``T``, a fraction of other than three digits (``.5``, ``.1234``); each is
+#:   accepted with a note.
 TIMESTAMP_PROFILES: dict[str, str] = {
     "ifortepay": "yyyy-MM-ddTHH:mm:ss+07:00 (Ifortepay's documented form)",
     "snap": "yyyy-MM-ddTHH:mm:ss(.SSS)TZD, TZD = Z, +hh:mm or -hh:mm (the SNAP standard)",
-    "lenient": "the SNAP form, plus -00:00, +hhmm, a space for T and longer fractions (each noted)",
+    "lenient": "the SNAP form, plus -00:00, +hhmm, a space for T and fractions of other than 3 digits "
+    "(each noted)",
 }
 
 TimestampProfile = Literal["ifortepay", "snap", "lenient"]
@@ -125,7 +127,7 @@ class ParsedTimestamp:
     text: str
     value: datetime
     #: Human-readable notes on details outside the SNAP form ``yyyy-MM-ddTHH:mm:ss(.SSS)TZD``
-    #: (``-00:00``, ``+0700``, a space for ``T``, more than three fraction digits).
+    #: (``-00:00``, ``+0700``, a space for ``T``, a fraction of other than three digits).
     notes: tuple[str, ...] = field(default=())
     #: How it differs from Ifortepay's documented ``yyyy-MM-ddTHH:mm:ss+07:00`` (``Z``, a
     #: fraction, another offset), besides ``notes``; empty when it is exactly that form.
@@ -193,9 +195,16 @@ def parse_timestamp(
         elif zone != "+07:00" and ":" in zone:
             exact.append(f"zone offset {zone} (standard) where Ifortepay's page shows +07:00")
     if fraction:
-        if len(fraction) > 4:
+        digits_count = len(fraction) - 1
+        if digits_count > 3:
             notes.append(
-                f"{len(fraction) - 1} fractional digits ({fraction}); SNAP's form has at most three (.SSS)"
+                f"{digits_count} fractional digits ({fraction}); SNAP's form has at most three (.SSS)"
+            )
+        elif digits_count < 3:
+            # The standard writes .SSS: a shortened fraction is a lenient extra, not the SNAP form.
+            notes.append(
+                f"{digits_count} fractional digit{'s' if digits_count > 1 else ''} ({fraction}); "
+                "SNAP's form has exactly three (.SSS)"
             )
         else:
             exact.append(f"fractional seconds ({fraction}, standard) where Ifortepay's page shows none")

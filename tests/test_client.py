@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 import ssl
 import statistics
@@ -534,6 +535,38 @@ def test_connection_refused_is_retried_then_reported(private_key):
     assert all(r.http_status is None and r.latency_ms is not None for r in rows)
 
 
+def test_a_refused_sandbox_connection_says_how_to_start_and_point_at_one(private_key, tmp_path):
+    # Review of issue 14.10: --env sandbox with nothing listening got the generic "check the URL" hint.
+    port = closed_port()
+    with (
+        TokenClient(sandbox_endpoint(f"http://127.0.0.1:{port}"), CLIENT, private_key, retry=None) as client,
+        pytest.raises(ConnectionFailedError) as info,
+    ):
+        client.request_token()
+    assert "snapbook sandbox" in info.value.hint and "SNAPBOOK_SANDBOX_URL" in info.value.hint
+    assert client.log.records[-1].error_type == "ConnectionFailedError"
+    # A URL that is not a sandbox endpoint keeps the generic hint: nothing to start there.
+    with (
+        TokenClient(
+            f"http://127.0.0.1:{port}/v1.0/access-token/b2b", CLIENT, private_key, retry=None
+        ) as client,
+        pytest.raises(ConnectionFailedError) as info,
+    ):
+        client.request_token()
+    assert "SNAPBOOK_SANDBOX_URL" not in info.value.hint
+    # The CLI user sees it too.
+    key = tmp_path / "private.pem"
+    key.write_bytes(private_key_bytes(private_key))
+    result = subprocess.run(
+        [sys.executable, "-m", "snapbook", "token", "--env", "sandbox", "--client-key", CLIENT,
+         "--key", str(key), "--no-retry"],
+        capture_output=True, text=True, timeout=60,
+        env={**os.environ, "SNAPBOOK_SANDBOX_URL": f"http://127.0.0.1:{port}"},
+    )
+    assert result.returncode == 3, result
+    assert "snapbook sandbox" in result.stderr and "SNAPBOOK_SANDBOX_URL" in result.stderr, result.stderr
+
+
 def raising(exc: Exception):
     def handler(request):
         raise exc
@@ -672,10 +705,12 @@ def test_slow_read_over_loopback_times_out_and_is_not_retried(private_key):
     finally:
         server.close()
     assert info.value.phase == "read" and "read timeout" in str(info.value)
-    assert 0.25 < elapsed < 2.0
+    # The server never answers: the lower bound proves the 0.3 s timeout was waited out, the upper
+    # one that it cut the attempt (generous, so two busy cores cannot fail it).
+    assert 0.25 < elapsed < 5.0
     (row,) = client.log.records
     assert row.outcome == TRANSPORT_ERROR and row.error_type == "RequestTimeoutError"
-    assert row.latency_ms == pytest.approx(300, abs=200)
+    assert 250 <= row.latency_ms < 5000
     assert row.connect_ms is not None  # the trace saw the connection being made
 
 
@@ -697,7 +732,8 @@ def test_a_dribbling_server_hits_the_overall_deadline(private_key):
     finally:
         server.close()
     assert info.value.phase == "total" and "past the attempt's deadline" in str(info.value)
-    assert 0.5 < elapsed < 1.5, "each read was quick, yet the attempt as a whole was cut off"
+    # The server dribbles forever: any upper bound proves the cut; 5 s leaves room for a busy machine.
+    assert 0.5 < elapsed < 5.0, "each read was quick, yet the attempt as a whole was cut off"
     assert client.log.records[-1].http_status == 200
 
 

@@ -388,6 +388,25 @@ def test_full_disk_still_returns_the_issued_token(sb, private_key):
         assert log.flush() is False
 
 
+def _log_write_warnings(caught) -> list[tuple[str, int]]:
+    return [(w.filename, w.lineno) for w in caught if isinstance(w.message, LogWriteError)]
+
+
+def test_log_write_warning_points_at_the_callers_line(sb, private_key):
+    # Review of issue 15 item 5: the warning pointed at snapbook/client/exchange.py.
+    log = RequestLog("/dev/full")
+    with TokenClient(f"{sb.base_url}{PATH}", CLIENT, private_key, log=log) as client:
+        with pytest.warns(LogWriteError) as caught:
+            client.get_token()
+        assert _log_write_warnings(caught) == [(__file__, sys._getframe().f_lineno - 1)]
+        with pytest.warns(LogWriteError) as caught:
+            client.request_token()
+        assert _log_write_warnings(caught) == [(__file__, sys._getframe().f_lineno - 1)]
+    with pytest.warns(LogWriteError) as caught:
+        log.flush()
+    assert _log_write_warnings(caught) == [(__file__, sys._getframe().f_lineno - 1)]
+
+
 class _FlakyFile:
     """A raw file whose writes fail with ENOSPC ``failures`` times, then write at most ``step`` bytes at once."""
 
@@ -604,3 +623,23 @@ def test_no_input_reaches_an_unexpected_error(key_file, capsys, monkeypatch, url
     out, err = capsys.readouterr()
     assert code in (1, 2, 3) and "error: unexpected" not in err, err
     assert not any(c in out + err for c in _RAW), (out, err)
+
+
+# Review of issue 15 item 3: the refusal's message was escaped, then repr'd (showing "\\x1b"),
+# and --json held responseCode raw beside a pre-escaped responseMessage.
+@pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
+def test_refusal_code_and_message_are_shown_escaped_once_and_alike(key_file, capsys, as_json):
+    headers = {"Content-Type": "application/json"}
+    with raw_server(answer(401, _evil_refusal(), headers)) as url:
+        argv = ["token", "--url", url, "--client-key", CLIENT, "--key", key_file, "--no-retry"]
+        assert main(argv + (["--json"] if as_json else [])) == 1
+    out, err = capsys.readouterr()
+    shown = printable(_EVIL)  # \x1b]0;pwned\x07\x1b[2J\x9b31m\x7f, each escape spelled once
+    code = printable("4017300" + _EVIL, 32)  # a code is clipped to 32 characters, as in the RequestLog
+    if as_json:
+        data = json.loads(out)
+        assert data["responseCode"] == code
+        assert data["responseMessage"] == "Unauthorized" + shown
+    else:
+        assert f"responseCode {code} 'Unauthorized{shown}'" in err, err
+        assert "\\\\x1b" not in err

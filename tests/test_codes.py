@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -9,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from snapbook.codes import ResponseCode, describe_status, parse_code
+from snapbook.codes import SERVICES, ResponseCode, describe_status, parse_code
 
 # Every token-service (73) code the reference lists.
 TOKEN_CODES = {
@@ -53,10 +54,10 @@ def test_int_input_and_whitespace():
 
 
 def test_generic_table_for_other_services():
-    parsed = parse_code("4012400")
-    assert parsed.service == "service 24" and parsed.service_code == "24"
+    parsed = parse_code("4019900")
+    assert parsed.service == "service 99" and parsed.service_code == "99"
     assert parsed.standard_message == "Unauthorized. [reason]"
-    assert not parsed.known  # service 24 is not in snapbook's table, the case is
+    assert not parsed.known  # service 99 is not in the standard's table, the case is
     assert "signature" in parsed.meaning.lower()
     assert parse_code("2007400").service == "Access Token B2B2C"
 
@@ -117,6 +118,38 @@ def test_standard_cases_and_services_by_name(code, service, message):
     assert parsed.known and parsed.origin == "standard"
     assert parsed.service == service and parsed.standard_message == message
     assert "not in the standard table" not in parsed.meaning
+
+
+# Review of issue 14.6: services beyond the first eight resolve by name (ASPI SNAP Developer Site).
+@pytest.mark.parametrize(
+    "code, service",
+    [
+        ("2002400", "Virtual Account - Inquiry"),
+        ("4042501", "Virtual Account - Payment"),
+        ("2001500", "Internal Account Inquiry"),
+        ("2001700", "Intrabank Transfer"),
+        ("4035414", "Direct Debit Payment"),
+        ("2004800", "Decode QR MPM (QRIS)"),
+        ("2005300", "Transaction Status Inquiry (non-bank, QR MPM)"),
+        ("2003600", "Transaction Status Inquiry (transfer)"),
+        ("2000100", "Card Registration"),
+        ("2008100", "OTP"),
+    ],
+)
+def test_more_services_of_the_standard_resolve_by_name(code, service):
+    parsed = parse_code(code)
+    assert parsed.service == service and parsed.service_code == code[3:5]
+    assert parsed.known and parsed.origin == "standard"
+
+
+def test_every_service_entry_is_two_digits_with_a_name():
+    assert len(SERVICES) > 8
+    for code, name in SERVICES.items():
+        assert re.fullmatch(r"\d{2}", code), code
+        assert isinstance(name, str) and name.strip() == name and len(name) >= 3, (code, name)
+        assert not name.startswith("API "), name  # the site's "API " prefix is dropped
+    assert len(set(SERVICES.values())) == len(SERVICES)  # no two services share a name
+    assert SERVICES["73"] == "Access Token B2B" and SERVICES["74"] == "Access Token B2B2C"
 
 
 def test_duplicate_partner_reference_says_what_to_do():

@@ -97,7 +97,13 @@ def test_strict_and_lenient_patterns_differ_exactly_by_the_lenient_extras():
     snap, lenient = timestamp_pattern("snap")[1:-1], timestamp_pattern("lenient")[1:-1]
     for standard in ("2020-12-18T10:55:00.000+07:00", "2020-12-18T03:55:00Z", "2020-12-17T22:55:00-05:00"):
         assert re.fullmatch(snap, standard) and re.fullmatch(lenient, standard)
-    for extra in ("2020-12-18T10:55:00+0700", "2020-12-18 10:55:00+07:00", "2020-12-18T10:55:00.1234+07:00"):
+    for extra in (
+        "2020-12-18T10:55:00+0700",
+        "2020-12-18 10:55:00+07:00",
+        "2020-12-18T10:55:00.1234+07:00",
+        "2020-12-18T10:55:00.5+07:00",
+        "2020-12-18T03:55:00.12Z",
+    ):
         assert re.fullmatch(lenient, extra) and not re.fullmatch(snap, extra)
 
 

@@ -577,7 +577,8 @@ def test_latency_and_jitter(sb, http, private_key):
         elapsed = time.perf_counter() - started
     finally:
         sb.faults = None
-    assert r.status_code == 200 and 0.15 <= elapsed < 1.0
+    # The lower bound proves the delay; the upper one only that it is not unbounded (busy cores).
+    assert r.status_code == 200 and 0.15 <= elapsed < 5.0
     assert sb.journal[-1].latency_ms >= 150 and "latency fault" in sb.journal[-1].notes[-1]
 
 
@@ -901,3 +902,25 @@ def test_journal_marks_the_sandbox_codes_as_such(http):
         lines = [entry.line() for entry in sandbox.journal]
     assert "404 4047300" in lines[0] and "sandbox code" in lines[0] and "Invalid Transaction Status" in lines[0]
     assert "503 5037300" in lines[1] and "sandbox code" in lines[1]
+
+
+# Review of issue 14: a '.' or '..' segment was accepted, yet clients resolve dot segments before
+# sending (httpx sends /v1.0/access-token/b2b for /openapi/../v1.0/...), so its routes were unreachable.
+@pytest.mark.parametrize("prefix", ["/..", "/.", "/openapi/..", "/./openapi", "/a/../b", "/../"])
+def test_a_route_prefix_with_a_dot_segment_is_a_config_error(prefix):
+    with pytest.raises(ConfigError) as caught:
+        SandboxConfig(route_prefixes=[prefix])
+    assert "'.' or '..' segment" in caught.value.message and "/openapi" in caught.value.hint
+    # Dots inside a segment are ordinary characters and stay allowed.
+    assert SandboxConfig(route_prefixes=["/v1.0", "/.well-known", "/a..b"]).route_prefixes == (
+        "/v1.0", "/.well-known", "/a..b"
+    )
+
+
+def test_cli_refuses_a_dot_segment_route_prefix_with_exit_2():
+    result = subprocess.run(
+        [sys.executable, "-m", "snapbook", "sandbox", "--port", "0", "--route-prefix", "/.."],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2, result
+    assert "'/..'" in result.stderr and "segment" in result.stderr and "Traceback" not in result.stderr

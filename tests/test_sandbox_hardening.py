@@ -218,23 +218,27 @@ def test_a_trickled_body_is_cut_too(quick):
     assert any("before sending the whole body" in "; ".join(r.notes) for r in rows), rows
 
 
-def test_a_real_request_answers_fast_beside_200_half_sent_ones(quick, private_key):
+def test_a_real_request_answers_fast_beside_200_half_sent_ones(private_key):
+    # The half-sent requests are cut only after 8 s: a real request answered well before that was
+    # not queued behind them. The 5 s bound leaves room for two busy cores.
     half = b"POST " + TOKEN_PATH.encode() + b" HTTP/1.1\r\nHost: a\r\nX-CLIENT-K"
     socks = []
-    try:
-        for _ in range(200):
-            sock = socket.create_connection(("127.0.0.1", quick.port), timeout=5)
-            sock.sendall(half)
-            socks.append(sock)
-        headers = signed_headers(private_key, CLIENT, make_timestamp())
-        started = time.monotonic()
-        answer = httpx.post(quick.token_url("snap"), headers=headers, json=BODY, timeout=5)
-        elapsed = time.monotonic() - started
-        assert answer.status_code == 200 and elapsed < 1.0, elapsed
-        assert all(_closed_within(s, 4.0) for s in socks[:5])  # and the half-sent ones are cut
-    finally:
-        for sock in socks:
-            sock.close()
+    with Sandbox(SandboxConfig(request_timeout=8.0, keep_alive_timeout=1.0)) as sandbox:
+        sandbox.register(CLIENT, private_key.public_key())
+        try:
+            for _ in range(200):
+                sock = socket.create_connection(("127.0.0.1", sandbox.port), timeout=5)
+                sock.sendall(half)
+                socks.append(sock)
+            headers = signed_headers(private_key, CLIENT, make_timestamp())
+            started = time.monotonic()
+            answer = httpx.post(sandbox.token_url("snap"), headers=headers, json=BODY, timeout=10)
+            elapsed = time.monotonic() - started
+            assert answer.status_code == 200 and elapsed < 5.0, elapsed
+            assert all(_closed_within(s, 15.0) for s in socks[:5])  # and the half-sent ones are cut
+        finally:
+            for sock in socks:
+                sock.close()
 
 
 def test_the_connection_limit_makes_room_for_a_new_request(private_key):

@@ -142,6 +142,9 @@ def test_strict_accepts_every_form_the_standard_allows(text):
         ("2020-12-18T10:55:00+0700", "without a colon"),
         ("2020-12-18 10:55:00+07:00", "space instead of 'T'"),
         ("2020-12-18T10:55:00.1234+07:00", "at most three (.SSS)"),
+        # Review of issue 14.1: the standard's fraction is exactly .SSS; .5 and .12 are lenient-only.
+        ("2020-12-18T10:55:00.5+07:00", "1 fractional digit (.5); SNAP's form has exactly three"),
+        ("2020-12-18T03:55:00.12Z", "2 fractional digits (.12); SNAP's form has exactly three"),
     ],
 )
 def test_lenient_only_extras_each_carry_their_note(text, note):

@@ -129,15 +129,30 @@ def _dumps(data: Any, indent: int | None = None) -> str:
 
 
 def _error_json(exc: SnapbookError) -> dict[str, Any]:
+    """The failure as JSON. ``responseCode`` and ``responseMessage`` are both in their display form
+    (control characters spelled ``\\xNN`` by :func:`printable`), as in the text output and the
+    RequestLog: the client escapes the message on arrival, so the code is shown the same way."""
     out: dict[str, Any] = {"ok": False, "error": type(exc).__name__, "message": exc.message, "hint": exc.hint}
     if isinstance(exc, SnapResponseError):
         out.update(
             httpStatus=exc.http_status,
-            responseCode=exc.response_code,
+            responseCode=None if exc.response_code is None else printable(exc.response_code, 32),
             responseMessage=exc.response_message,
             meaning=exc.meaning,
         )
     return out
+
+
+def _display_codes(response: dict[str, Any]) -> dict[str, Any]:
+    """``responseCode`` and ``responseMessage`` in their display form (see :func:`_error_json`).
+
+    printable() is idempotent, so a message the client already escaped is left as it is."""
+    code, message = response.get("responseCode"), response.get("responseMessage")
+    if isinstance(code, str):
+        response["responseCode"] = printable(code, 32)
+    if isinstance(message, str):
+        response["responseMessage"] = printable(message)
+    return response
 
 
 # --- snapbook token ---------------------------------------------------------------------
@@ -172,7 +187,7 @@ def token_cmd(args) -> int:
                     "endpoint": endpoint.name,
                     "url": url,
                     "httpStatus": token.http_status,
-                    "response": token.response_json(show_token=args.show_token),
+                    "response": _display_codes(token.response_json(show_token=args.show_token)),
                     "tokenType": token.token_type,
                     "expiresIn": token.expires_in,
                     "expiresAt": expires_at,
@@ -212,7 +227,8 @@ def _print_failure(args, exc: SnapbookError) -> None:
     if isinstance(exc, SnapResponseError):
         code = printable(exc.response_code or "(none)", 32)
         text = exc.response_message or ""
-        message = f" {(text if len(text) <= 200 else text[:199] + '…')!r}" if text else ""
+        # The message is already escaped (printable) by the client; repr would escape it twice (\\x1b).
+        message = f" '{printable(text, 200)}'" if text else ""
         _say(f"refused: HTTP {exc.http_status}, responseCode {code}{message}", sys.stderr)
         _say(f"meaning: {exc.meaning}", sys.stderr)
         _say(f"hint: {exc.hint}", sys.stderr)

@@ -448,7 +448,9 @@ class Exchange(Generic[ResultT]):
     def on_error(
         self, att: Attempt, exc: BaseException, t0: float, t1: float, status: int | None = None
     ) -> _Outcome[ResultT]:
-        error, transient = transport_error(exc, self.endpoint.url, self.timeout)
+        error, transient = transport_error(
+            exc, self.endpoint.url, self.timeout, sandbox=self.endpoint.environment == "sandbox"
+        )
         delay = (
             self.retry.backoff(att.number, self.rng)
             if transient and att.number < self.retry.max_attempts and self._may_retry(status, exc)

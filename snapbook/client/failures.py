@@ -8,6 +8,7 @@ import ssl
 
 import httpx
 
+from ..endpoints import DEFAULT_SANDBOX_URL, SANDBOX_URL_ENV
 from ..errors import (
     ConfigError,
     ConnectionFailedError,
@@ -41,11 +42,22 @@ _DNS_TEXT = re.compile(
     re.IGNORECASE,
 )
 _TLS_TEXT = re.compile(r"\bssl\b|certificate|tls|handshake", re.IGNORECASE)
+_SANDBOX_REFUSED_HINT = (
+    f"No sandbox is running there. Start one in another terminal with `snapbook sandbox` (by default on "
+    f"{DEFAULT_SANDBOX_URL}), or set {SANDBOX_URL_ENV} to the address a running sandbox printed "
+    "(from Python: snapbook.sandbox.Sandbox().start())."
+)
 _REFUSED_TEXT = re.compile(r"refused|errno 111|errno 61|all connection attempts failed", re.IGNORECASE)
 
 
-def transport_error(exc: BaseException, url: str, timeout: httpx.Timeout) -> tuple[SnapbookError, bool]:
-    """The snapbook error for a failed exchange, and whether it is transient (worth a retry)."""
+def transport_error(
+    exc: BaseException, url: str, timeout: httpx.Timeout, *, sandbox: bool = False
+) -> tuple[SnapbookError, bool]:
+    """The snapbook error for a failed exchange, and whether it is transient (worth a retry).
+
+    ``sandbox``: the endpoint is a local snapbook sandbox, so a refused connection's hint says how
+    to start one and how to point the ``sandbox`` names at it.
+    """
     host = printable(httpx.URL(url).host, 120) if url else "the server"
     if isinstance(exc, _Undecodable):
         return InvalidResponseError(
@@ -123,7 +135,9 @@ def transport_error(exc: BaseException, url: str, timeout: httpx.Timeout) -> tup
         if any(isinstance(e, ConnectionRefusedError) for e in chain) or _REFUSED_TEXT.search(text):
             return ConnectionFailedError(
                 f"Connection to {host} refused: nothing is listening on port {httpx.URL(url).port or (443 if url.startswith('https') else 80)}.",
-                hint="Check the URL and port; for the sandbox, check that it is running.",
+                hint=_SANDBOX_REFUSED_HINT
+                if sandbox
+                else "Check the URL and port; for the sandbox, check that it is running.",
             ), True
         return ConnectionFailedError(
             f"Could not connect to {host}: {_excerpt(str(exc), 160)}",

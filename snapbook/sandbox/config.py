@@ -40,7 +40,7 @@ class SandboxConfig:
       (``None`` turns the check off). 300 s is snapbook's default: the standard names no window.
     - ``token_lifetime``: seconds a token lives; sent as ``expiresIn``.
     - ``strict``: reject what real clients send outside the letter of the standard (``-00:00``,
-      ``+0700``, a space for ``T``, more than three fraction digits, ``grant_type``,
+      ``+0700``, a space for ``T``, a fraction of other than three digits, ``grant_type``,
       ``additionalInfo: ""``) instead of accepting it with a note. ``Z``, ``+hh:mm``/``-hh:mm``
       and ``.SSS`` are the standard's own forms: both modes accept them.
     - ``expires_in_as_number``: send ``expiresIn`` as a JSON number (900) instead of the
@@ -88,6 +88,14 @@ class SandboxConfig:
                 raise ConfigError(
                     f"route prefix {prefix!r} is not a path prefix like /openapi.",
                     hint="Start with '/', use letters, digits and . _ ~ - between slashes, no trailing '/'.",
+                )
+            if any(segment in (".", "..") for segment in prefix.split("/")):
+                # Clients resolve dot segments before sending (RFC 3986 5.2.4), so no request
+                # could ever reach a route served under such a prefix.
+                raise ConfigError(
+                    f"route prefix {prefix!r} has a '.' or '..' segment, which no client sends "
+                    "(they resolve dot segments first), so its routes would be unreachable.",
+                    hint="Name real path segments, e.g. /openapi or /gateway/snap.",
                 )
         object.__setattr__(self, "route_prefixes", cleaned)
         f = self.freshness_seconds

@@ -42,7 +42,7 @@ def timestamp_pattern(profile: str) -> str:
         return f"^{_DATE}T{_TIME}\\+07:00$"
     if profile == "snap":  # -00:00 is RFC 3339's "unknown offset": lenient only
         negative = "-(?:(?:0[1-9]|1[0-9]|2[0-3]):[0-5][0-9]|00:(?:0[1-9]|[1-5][0-9]))"
-        return f"^{_DATE}T{_TIME}(?:\\.[0-9]{{1,3}})?(?:Z|\\+{_OFFSET_HOURS}:[0-5][0-9]|{negative})$"
+        return f"^{_DATE}T{_TIME}(?:\\.[0-9]{{3}})?(?:Z|\\+{_OFFSET_HOURS}:[0-5][0-9]|{negative})$"
     return f"^{_DATE}[T ]{_TIME}(?:\\.[0-9]{{1,9}})?(?:Z|[+-]{_OFFSET_HOURS}:?[0-5][0-9])$"
 
 
