@@ -57,8 +57,8 @@ def register(sub) -> None:
         help="run a local SNAP token provider (Ctrl+C to stop), printing one line per request",
         description="A well-documented SNAP provider on loopback: the Payment, Disbursement and plain "
         "SNAP token routes, /sandbox/v1.0/token/validate and /openapi.json. By default it is lenient: it "
-        "accepts the standard's forms plus what real clients also send (-00:00, +0700, a space for T, more "
-        'than three fraction digits, grant_type, additionalInfo "") and notes each; --strict refuses those.',
+        "accepts the standard's forms plus what real clients also send (-00:00, +0700, a space for T, a "
+        'fraction of other than three digits, grant_type, additionalInfo "") and notes each; --strict refuses those.',
     )
     p.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, loopback only)"
@@ -75,7 +75,7 @@ def register(sub) -> None:
         "--strict",
         action="store_true",
         help="refuse what the default (lenient) accepts with a note: X-TIMESTAMP with -00:00, +0700, a space "
-        'for T or more than 3 fraction digits; grant_type; additionalInfo "" (Z, +hh:mm and .SSS stay accepted: '
+        'for T or a fraction of other than 3 digits; grant_type; additionalInfo "" (Z, +hh:mm and .SSS stay accepted: '
         "they are the standard's)",
     )
     p.add_argument(

@@ -15,7 +15,7 @@ step  check                                            HTTP    responseCode resp
 6     X-TIMESTAMP is the SNAP form yyyy-MM-ddTHH:mm:  400     4007301      Invalid Field Format [X-TIMESTAMP]
       ss(.SSS)TZD, TZD = Z/+hh:mm/-hh:mm (unless
       strict, also -00:00, +hhmm, a space for T and
-      more than 3 fraction digits, each noted)
+      a fraction of other than 3 digits, each noted)
 7     X-TIMESTAMP within ``freshness_seconds`` of the  401     4017300      Unauthorized. [X-TIMESTAMP out of range]
       sandbox clock, either way (300 s: snapbook's
       default; the standard names no window)

@@ -123,8 +123,8 @@ def _token_operation(config: SandboxConfig) -> dict[str, Any]:
         "Strict mode: X-TIMESTAMP in the SNAP form yyyy-MM-ddTHH:mm:ss(.SSS)TZD (TZD = Z, +hh:mm or -hh:mm), "
         'grantType spelled so, additionalInfo an object; anything else is refused.'
         if config.strict
-        else "Lenient mode (the default): the SNAP form, plus -00:00, +hhmm, a space for T and more than "
-        'three fraction digits in X-TIMESTAMP, grant_type/granttype and additionalInfo "" or null, each '
+        else "Lenient mode (the default): the SNAP form, plus -00:00, +hhmm, a space for T and a fraction of "
+        'other than three digits in X-TIMESTAMP, grant_type/granttype and additionalInfo "" or null, each '
         "accepted and noted in the journal; --strict refuses them."
     )
     return {
