@@ -581,11 +581,14 @@ async def _internal_error(
     started: float,
     client_key: str,
     exc: BaseException,
+    service: str = "73",
 ) -> None:
     logger.error("sandbox error on %s %s", info["method"], info["path"], exc_info=exc)
     verdict = reject(
         500, "01", "Internal Server Error", [f"sandbox error: {type(exc).__name__}: {str(exc)[:120]}"]
     )
+    if service != "73":
+        verdict = Verdict(False, 500, f"500{service}01", verdict.response_message, verdict.notes)
     try:
         await provider.error(verdict, client_key)(scope, receive, send)
     except Exception:

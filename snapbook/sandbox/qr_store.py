@@ -68,7 +68,7 @@ class PayOutcome:
 class QrStore:
     """Generated QRs by referenceNo, and by (partner, partnerReferenceNo)."""
 
-    def __init__(self, max_qrs: int = 100_000) -> None:
+    def __init__(self, max_qrs: int = 20_000) -> None:
         self.max_qrs = max_qrs
         self._by_reference: OrderedDict[str, QrRecord] = OrderedDict()
         self._by_partner_ref: dict[tuple[str, str], str] = {}

@@ -11,8 +11,9 @@ step  check                                                      HTTP  responseC
 2     body is at most ``max_body_bytes``                         400   400SS00      Bad Request (reason)
 3     Content-Type, Authorization, X-TIMESTAMP, X-SIGNATURE,     400   400SS02      Invalid Mandatory Field [name]
       X-PARTNER-ID, X-EXTERNAL-ID, CHANNEL-ID present (this
-      order); on payment routes Authorization may be absent:
-      the asymmetric signature is then checked
+      order); a missing Authorization is the standard's own     401   401SS03      Token Not Found (B2B)
+      case, except on payment routes, where its absence means
+      the asymmetric signature (checked at steps 6 and 8)
 4     formats: Content-Type application/json; X-TIMESTAMP the    400   400SS01      Invalid Field Format [name]
       standard's form ``yyyy-MM-ddTHH:mm:ss(.SSS)TZD`` in both
       modes (lenient extras such as +0700 are for the token
@@ -172,7 +173,7 @@ class ExternalIds:
     at most ``max_ids`` in all, the oldest forgotten first.
     """
 
-    def __init__(self, max_ids: int = 1_000_000) -> None:
+    def __init__(self, max_ids: int = 200_000) -> None:
         self.max_ids = max_ids
         self._seen: dict[tuple[str, str, str], None] = {}
         self._lock = threading.Lock()
@@ -281,6 +282,8 @@ def check_service_call(
         if name == "Authorization" and route.asymmetric:
             continue  # the asymmetric form: judged at step 6
         why = "is empty" if table.get(name.lower()) else "is missing"
+        if name == "Authorization":  # the standard's own case for it (HTTP clients expect 401 too)
+            return no(401, "03", "Token Not Found (B2B)", f"header Authorization {why}; send 'Bearer <accessToken>'")
         return no(400, "02", f"Invalid Mandatory Field [{name}]", f"header {name} {why}")
     timestamp, signature = values["X-TIMESTAMP"], values["X-SIGNATURE"]
     partner_id, external_id = values["X-PARTNER-ID"], values["X-EXTERNAL-ID"]
@@ -508,6 +511,9 @@ def check_callback_url(url: Any, *, allow_remote: bool, name: str = "additionalI
         raise FieldError("01", name, f"{name} {_short(url)} is not a valid URL") from None
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.fragment or port == 0:
         raise FieldError("01", name, f"{name} {_short(url)} is not an absolute http(s) URL")
+    if parts.username is not None or parts.password is not None:
+        # a password in a URL would land in every journal row and log line of the delivery
+        raise FieldError("01", name, f"{name} carries user:password@; authenticate the notification by its signature")
     if not allow_remote and not is_loopback_url(url):
         raise FieldError(
             "01",

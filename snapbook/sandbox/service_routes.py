@@ -145,7 +145,7 @@ class ServiceRouteApp(_TokenRoute):
             provider.record_verdict(info, started, verdict, notes=notes, **fields, **extra)
             await response(scope, receive, send)
         except Exception as exc:
-            await _internal_error(provider, scope, receive, send, info, started, echo, exc)
+            await _internal_error(provider, scope, receive, send, info, started, echo, exc, self.service)
 
     def _answer(self, call: ServiceCall, now: datetime, echo: str) -> tuple[Verdict, Response, dict[str, Any]]:
         """The verdict, the answer and the journal fields of a checked call."""
