@@ -131,6 +131,8 @@ _MANDATORY = (
     "CHANNEL-ID",
 )
 
+_MANDATORY_LOWER = tuple((name, name.lower()) for name in _MANDATORY)
+
 #: validityPeriod: 15 to 60 minutes from the sandbox clock, with this slack for clock skew.
 VALIDITY_MIN = timedelta(minutes=15)
 VALIDITY_MAX = timedelta(minutes=60)
@@ -275,27 +277,28 @@ def check_service_call(
 
     # 3. mandatory headers
     values: dict[str, str] = {}
-    for name in _MANDATORY:
-        found = table.get(name.lower(), [])
+    for name, lower in _MANDATORY_LOWER:
+        found = table.get(lower)
+        if found is None:
+            values[name] = ""
+            continue
         if len(found) > 1:
             notes.append(f"header {name} was sent {len(found)} times; the first is used")
-        value = found[0].strip() if found else ""
-        values[name] = value
-    for name in _MANDATORY:
-        if values[name]:
-            continue
-        if name == "Authorization" and route.asymmetric:
-            continue  # the asymmetric form: judged at step 6
-        why = "is empty" if table.get(name.lower()) else "is missing"
-        if name == "Authorization":  # the standard's own case for it (HTTP clients expect 401 too)
-            return no(401, "03", "Token Not Found (B2B)", f"header Authorization {why}; send 'Bearer <accessToken>'")
-        return no(400, "02", f"Invalid Mandatory Field [{name}]", f"header {name} {why}")
+        values[name] = found[0].strip()
+    if not all(values.values()):
+        for name, lower in _MANDATORY_LOWER:
+            if values[name] or (name == "Authorization" and route.asymmetric):
+                continue  # present, or the asymmetric form (judged at step 6)
+            why = "is empty" if table.get(lower) else "is missing"
+            if name == "Authorization":  # the standard's own case for it (HTTP clients expect 401 too)
+                return no(401, "03", "Token Not Found (B2B)", f"header Authorization {why}; send 'Bearer <accessToken>'")
+            return no(400, "02", f"Invalid Mandatory Field [{name}]", f"header {name} {why}")
     timestamp, signature = values["X-TIMESTAMP"], values["X-SIGNATURE"]
     partner_id, external_id = values["X-PARTNER-ID"], values["X-EXTERNAL-ID"]
 
     # 4. formats
     content_type = values["Content-Type"]
-    if content_type.split(";", 1)[0].strip().lower() != "application/json":
+    if content_type != "application/json" and content_type.split(";", 1)[0].strip().lower() != "application/json":
         return no(
             400, "01", "Invalid Field Format [Content-Type]", f"Content-Type is {_short(content_type)}; send application/json"
         )

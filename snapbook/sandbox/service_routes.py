@@ -9,9 +9,8 @@ sandbox's own pay route, which is a test helper, not a provider route).
 
 from __future__ import annotations
 
-import json
+import itertools
 import re
-import secrets
 import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -57,6 +56,9 @@ PAY_PATH = "/sandbox/v1.0/qr/pay"
 
 #: The available balance every Senmo account has in the sandbox.
 SANDBOX_BALANCE = "100000000.00"
+
+#: referenceNo of balance inquiries: unique per sandbox process, cheap (no system call per answer).
+_BALANCE_REFERENCES = itertools.count(1)
 
 _ISSUER = re.compile(r"[A-Za-z0-9 ._-]{1,32}")
 
@@ -255,7 +257,7 @@ class ServiceRouteApp(_TokenRoute):
         body: dict[str, Any] = {
             "responseCode": "2001100",
             "responseMessage": "Successful",
-            "referenceNo": secrets.token_hex(8).upper(),
+            "referenceNo": f"B{next(_BALANCE_REFERENCES):015d}",
         }
         if request.partner_reference_no is not None:
             body["partnerReferenceNo"] = request.partner_reference_no
@@ -424,7 +426,3 @@ def unserved(path: str) -> tuple[str, Verdict, dict[str, Any]]:
         "additionalInfo": {"served": served},
     }
     return service, verdict, body
-
-
-def _json(data: Any) -> bytes:
-    return json.dumps(data, separators=(",", ":")).encode()
