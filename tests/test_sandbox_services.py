@@ -652,3 +652,10 @@ def test_real_answers_and_the_notification_match_the_documented_schemas(env, rec
     assert {p["name"] for p in post["parameters"]} == {"X-TIMESTAMP", "X-SIGNATURE", "X-PARTNER-ID", "X-EXTERNAL-ID", "CHANNEL-ID"}
     assert set(post["responses"]) == {"200", "400", "401", "404", "409", "429", "500", "503", "504"}
     assert doc["paths"][BALANCE]["post"]["security"] == [{"bearer": []}]
+
+
+def test_parse_code_reads_the_not_served_answer_as_a_sandbox_code_and_a_provider_one_as_standard():
+    from snapbook.codes import parse_code
+
+    assert parse_code("4041800", "Not Found. [Not served by this sandbox]").origin == "sandbox"
+    assert parse_code("4041800", "Invalid Transaction Status").origin == "standard"
