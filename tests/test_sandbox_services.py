@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -659,3 +659,21 @@ def test_parse_code_reads_the_not_served_answer_as_a_sandbox_code_and_a_provider
 
     assert parse_code("4041800", "Not Found. [Not served by this sandbox]").origin == "sandbox"
     assert parse_code("4041800", "Invalid Transaction Status").origin == "standard"
+
+
+def test_the_external_id_ledger_forgets_days_before_yesterday_and_stays_bounded():
+    from snapbook.sandbox.service_checks import ExternalIds
+
+    ledger = ExternalIds(max_ids=5)
+    assert ledger.claim("P", "1", T0) and not ledger.claim("P", "1", T0) and ledger.claim("Q", "1", T0)
+    assert ledger.claim("P", "1", T0 + timedelta(days=1))  # a new Jakarta day
+    assert not ledger.claim("P", "1", T0 + timedelta(days=1))
+    ledger.claim("P", "2", T0 + timedelta(days=2))  # the day before yesterday is forgotten
+    assert len(ledger) == 2
+    for i in range(20):
+        ledger.claim("P", str(100 + i), T0 + timedelta(days=2))
+    assert len(ledger) == 5
+    # 23:59 and 00:01 Jakarta time are two days, whatever the offset the clock uses
+    late = datetime(2026, 1, 15, 16, 59, tzinfo=timezone.utc)  # 23:59 WIB
+    fresh = ExternalIds()
+    assert fresh.claim("P", "9", late) and fresh.claim("P", "9", late + timedelta(minutes=2))

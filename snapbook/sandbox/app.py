@@ -185,6 +185,7 @@ class Provider:
         self._service_clients: dict[str, ServiceClient] = {}
         self._lock = threading.Lock()
         self.qrs = QrStore()
+        self._stamp_cache: tuple[float, str] = (float("nan"), "")
         self.external_ids = ExternalIds()
         self._injector = FaultInjector(self.config.faults)
         #: Set when the server stops, so injected delays end early instead of holding it up.
@@ -285,12 +286,22 @@ class Provider:
     ) -> JSONResponse:
         """A JSON answer with the two SNAP response headers (X-TIMESTAMP from ``now``, else the clock)."""
         all_headers = {
-            "X-TIMESTAMP": make_timestamp(self.config.now if now is None else now),
+            "X-TIMESTAMP": self._stamp(self.config.now() if now is None else now),
             "X-CLIENT-KEY": _header_safe(client_key),
         }
         if headers:
             all_headers.update(headers)
         return _JSONAnswer(body, status_code=status, headers=all_headers)
+
+    def _stamp(self, now: datetime) -> str:
+        """make_timestamp(now), made once per second: every answer of that second carries it."""
+        second = now.timestamp() // 1
+        cached = self._stamp_cache
+        if cached[0] == second:
+            return cached[1]
+        text = make_timestamp(now)
+        self._stamp_cache = (second, text)  # one tuple, replaced: safe across threads
+        return text
 
     def error(
         self,
