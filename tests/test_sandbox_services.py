@@ -677,3 +677,146 @@ def test_the_external_id_ledger_forgets_days_before_yesterday_and_stays_bounded(
     late = datetime(2026, 1, 15, 16, 59, tzinfo=timezone.utc)  # 23:59 WIB
     fresh = ExternalIds()
     assert fresh.claim("P", "9", late) and fresh.claim("P", "9", late + timedelta(minutes=2))
+
+
+# --- notification delivery against hostile receivers (bounded in time and memory) -------------
+
+
+class _HostileReceiver:
+    """A raw-socket receiver on 127.0.0.1: 'silent' never answers, 'huge' streams a 50 MB answer."""
+
+    def __init__(self, mode: str) -> None:
+        import socket
+
+        self.mode = mode
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/cb"
+        self.accepted = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        self.sock.settimeout(0.2)
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.accepted += 1
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn) -> None:
+        with conn:
+            conn.settimeout(5)
+            try:
+                conn.recv(65536)
+                if self.mode == "huge":
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 52428800\r\n\r\n")
+                    chunk = b"[" * 65536
+                    for _ in range(800):  # at most 50 MB, and the sender stops reading long before
+                        if self.stop.is_set():
+                            break
+                        conn.sendall(chunk)
+                else:
+                    self.stop.wait(10)
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self.stop.set()
+        self.sock.close()
+
+
+def test_delivery_to_a_receiver_that_never_answers_is_bounded_per_attempt():
+    import asyncio
+    import time
+
+    from snapbook.sandbox.notify import deliver
+
+    silent = _HostileReceiver("silent")
+    try:
+        started = time.monotonic()
+        outcome = asyncio.run(deliver(silent.url, b"{}", b"secret", clock=lambda: T0, timeout=0.3, retries=2, backoff=0.01))
+        took = time.monotonic() - started
+    finally:
+        silent.close()
+    assert not outcome.delivered and len(outcome.attempts) == 3 and silent.accepted == 3
+    assert all(a.http_status == 0 and "no answer within 0.3 s" in a.error for a in outcome.attempts)
+    assert took < 3  # 3 x 0.3 s plus backoff, not the receiver's 10 s
+
+
+def test_delivery_reads_a_huge_answer_only_up_to_its_bound():
+    import asyncio
+
+    from snapbook.sandbox.notify import MAX_ANSWER_BYTES, _read_bounded, deliver
+
+    huge = _HostileReceiver("huge")
+    try:
+        outcome = asyncio.run(deliver(huge.url, b"{}", b"secret", clock=lambda: T0, timeout=5, retries=0))
+    finally:
+        huge.close()
+    [attempt] = outcome.attempts
+    assert outcome.delivered and attempt.http_status == 200 and attempt.response_code == ""
+
+    pulled = []
+
+    async def endless():
+        while True:  # a receiver that never stops sending
+            pulled.append(1)
+            yield b"x" * 4096
+
+    async def read() -> bytes:
+        response = httpx.Response(200, stream=_AsyncStream(endless()))
+        return await _read_bounded(response)
+
+    data = asyncio.run(read())
+    assert len(data) == MAX_ANSWER_BYTES and len(pulled) <= MAX_ANSWER_BYTES // 4096 + 1
+
+
+class _AsyncStream(httpx.AsyncByteStream):
+    def __init__(self, gen) -> None:
+        self.gen = gen
+
+    async def __aiter__(self):
+        async for chunk in self.gen:
+            yield chunk
+
+
+def test_hostile_service_requests_never_get_a_5xx_and_always_snap_json(env):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=60).map(str.strip)
+    header_names = st.sampled_from(["Authorization", "X-TIMESTAMP", "X-SIGNATURE", "X-PARTNER-ID", "X-EXTERNAL-ID",
+                                    "CHANNEL-ID", "Content-Type"])
+    json_values = st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | text,
+        lambda children: st.lists(children, max_size=3) | st.dictionaries(text, children, max_size=3),
+        max_leaves=8,
+    )
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.sampled_from([GENERATE, QUERY, BALANCE]), st.dictionaries(header_names, text, max_size=7),
+           json_values, st.booleans())
+    def check(path: str, over: dict[str, str], data: Any, keep_valid_headers: bool) -> None:
+        raw = json.dumps(data).encode()
+        headers = env.headers(path, raw) if keep_valid_headers else {}
+        headers.update(over)
+        r = env.http.post(env.sb.base_url + path, content=raw, headers=headers)
+        assert r.status_code < 500, (path, headers, raw, r.text)
+        body = r.json()
+        assert str(r.status_code) == body["responseCode"][:3] and body["responseMessage"]
+        assert r.headers["X-TIMESTAMP"]
+
+    @settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(json_values)
+    def pay(data: Any) -> None:
+        r = env.http.post(env.sb.base_url + "/sandbox/v1.0/qr/pay", json=data)
+        assert r.status_code in (400, 404) and r.json()["responseCode"][:3] == str(r.status_code)
+
+    check()
+    pay()
+    assert env.sb.journal.counts().get("error", 0) == 0
