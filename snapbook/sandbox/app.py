@@ -753,7 +753,34 @@ def create_app(
     routes.append(Route(PAY_PATH, _PayRoute(), methods=["POST"]))
     routes.append(Route(VALIDATE_PATH, validate, methods=["GET", "POST"]))
     routes.append(Route(OPENAPI_PATH, openapi, methods=["GET"]))
-    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error, Exception: crash})
+    app = _SandboxApp(routes=routes, exception_handlers={HTTPException: http_error, Exception: crash})
     app.router.redirect_slashes = False  # a redirect is not a SNAP answer
     app.state.provider = provider
+    # POSTs to the token and service routes go straight to their apps, which answer every
+    # outcome themselves (their own errors included); everything else takes Starlette's way.
+    app.direct = {
+        route.path: route.app
+        for route in routes
+        if isinstance(route.app, _TokenRoute) and route.methods and "POST" in route.methods
+    }
     return app
+
+
+class _SandboxApp(Starlette):
+    """Starlette, with exact POST paths of the SNAP routes dispatched by one dict look-up.
+
+    The token and service route apps catch and answer everything themselves, so Starlette's
+    middleware stack and its route-by-route regex matching (about 10-20 µs a request, a large
+    share of the cheapest answers) only add cost there; 404, 405 and the other routes are unchanged.
+    """
+
+    direct: dict[str, Any] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope.get("method") == "POST":
+            route = self.direct.get(scope.get("path", ""))
+            if route is not None:
+                scope["app"] = self
+                await route(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
