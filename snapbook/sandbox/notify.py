@@ -120,6 +120,12 @@ def _response_code(data: bytes) -> str:
     return printable(code, 16) if isinstance(code, str) else ""
 
 
+async def _attempt(client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+    """(HTTP status, the answer's responseCode) of one POST, its answer read within bounds."""
+    async with client.stream("POST", url, content=body, headers=headers) as response:
+        return response.status_code, _response_code(await _read_bounded(response))
+
+
 async def deliver(
     url: str,
     body: bytes,
@@ -149,12 +155,9 @@ async def deliver(
             headers = notification_headers(secret, url, body, timestamp=timestamp)
             started = time.perf_counter()
             status, code, error = 0, "", ""
-            try:
-                async with asyncio.timeout(timeout):
-                    async with client.stream("POST", url, content=body, headers=headers) as response:
-                        status = response.status_code
-                        code = _response_code(await _read_bounded(response))
-            except TimeoutError:
+            try:  # the whole attempt (connect, send, answer) within ``timeout``
+                status, code = await asyncio.wait_for(_attempt(client, url, body, headers), timeout)
+            except asyncio.TimeoutError:  # not the builtin TimeoutError before Python 3.11
                 error = f"no answer within {timeout:g} s"
             except httpx.HTTPError as exc:
                 error = f"{type(exc).__name__}: {printable(str(exc), 120)}"

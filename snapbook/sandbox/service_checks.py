@@ -587,8 +587,8 @@ def _validity(period: Any, now: datetime) -> datetime:
     rule = "an ISO-8601 time with its offset, 15 to 60 minutes from now"
     if not isinstance(period, str) or len(period) > 40:
         raise FieldError("01", "validityPeriod", f"validityPeriod is {_short(period)}; it must be {rule}")
-    try:
-        when = datetime.fromisoformat(period)
+    try:  # Python 3.10's fromisoformat does not read "Z"
+        when = datetime.fromisoformat(period[:-1] + "+00:00" if period.endswith("Z") else period)
     except ValueError:
         raise FieldError("01", "validityPeriod", f"validityPeriod {_short(period)} is not {rule}") from None
     if when.tzinfo is None or when.utcoffset() is None:
