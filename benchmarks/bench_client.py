@@ -26,7 +26,7 @@ AREA = "client"
 
 
 def run(ctx: Context) -> list[Row]:
-    import snapbook.client as client_module
+    import snapbook.keys as keys_module  # every private-key parse goes through these two
     from snapbook.client import TokenClient
 
     key = ctx.private_key
@@ -51,9 +51,9 @@ def run(ctx: Context) -> list[Row]:
             return data["accessToken"]
 
         parses = mock.Mock()
-        real_load, real_read = client_module.load_private_key, client_module.read_private_key
-        with mock.patch.object(client_module, "load_private_key", side_effect=lambda *a, **k: (parses(), real_load(*a, **k))[1]), \
-             mock.patch.object(client_module, "read_private_key", side_effect=lambda *a, **k: (parses(), real_read(*a, **k))[1]):
+        real_load, real_read = keys_module.load_private_key, keys_module.read_private_key
+        with mock.patch.object(keys_module, "load_private_key", side_effect=lambda *a, **k: (parses(), real_load(*a, **k))[1]), \
+             mock.patch.object(keys_module, "read_private_key", side_effect=lambda *a, **k: (parses(), real_read(*a, **k))[1]):
             n = ctx.size(150, 30)
             trip = compare_ops(
                 AREA, "one token round trip over loopback (sync, keep-alive)",

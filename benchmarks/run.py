@@ -41,6 +41,7 @@ AREAS: dict[str, tuple[str, str]] = {
     "service-signing": ("benchmarks.bench_service_signing", "run"),
     "sandbox": ("benchmarks.bench_sandbox", "run"),
     "client": ("benchmarks.bench_client", "run"),
+    "service-client": ("benchmarks.bench_service_client", "run"),
     "log": ("benchmarks.bench_log", "run"),
     "startup": ("benchmarks.bench_startup", "run"),
     "notebooks": ("benchmarks.bench_startup", "run_notebooks"),

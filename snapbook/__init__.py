@@ -56,6 +56,7 @@ _LAZY: dict[str, str] = {
     "RetryPolicy": "client",
     "Sandbox": "sandbox",
     "SandboxConfig": "sandbox",
+    "ServiceSignatureForm": "widgets",
     "SignatureForm": "widgets",
     "TokenClient": "client",
     "TokenForm": "widgets",
@@ -86,6 +87,14 @@ _LAZY: dict[str, str] = {
     "verify_asymmetric": "service_signing",
     "verify_notification": "service_signing",
     "verify_symmetric": "service_signing",
+    # The service client (after the token): signed calls through the shared exchange.
+    "AsyncServiceClient": "client",
+    "ExternalIdGenerator": "client",
+    "ServiceAuth": "client",
+    "ServiceClient": "client",
+    "ServiceEndpoint": "endpoints",
+    "ServiceResponse": "client",
+    "resolve_service": "endpoints",
 }
 
 __all__ = sorted(

@@ -263,6 +263,54 @@ _TOKEN: dict[tuple[int, str], tuple[str, str]] = {
     ),
 }
 
+# Service-call advice (every service but the tokens): what goes wrong after the token.
+_SERVICE_CALL: dict[tuple[int, str], tuple[str, str]] = {
+    (400, "02"): (
+        "A mandatory field or header is missing or empty; responseMessage usually names it.",
+        "A service call needs Authorization, X-TIMESTAMP, X-SIGNATURE, X-PARTNER-ID, X-EXTERNAL-ID, CHANNEL-ID "
+        "and Content-Type: application/json (snapbook.ServiceClient sends them all); add the field named in "
+        "responseMessage.",
+    ),
+    (401, "00"): (
+        "The provider rejected the service call's signature, timestamp or partner.",
+        "Sign METHOD:path-as-sent:accessToken:lowercase(hex(sha256(minified body))):X-TIMESTAMP with "
+        "HMAC-SHA512 and the client secret, base64; sign the exact bytes you send (run "
+        "`snapbook doctor service` to see which part differs).",
+    ),
+    (401, "01"): (
+        "The access token is invalid or expired.",
+        "Request a new B2B token and sign again (snapbook.ServiceClient does this once by itself); "
+        "use a token from the same environment as the call.",
+    ),
+    (409, "00"): (
+        "The provider has already seen this X-EXTERNAL-ID today (Conflict).",
+        "Send a new X-EXTERNAL-ID (numeric, at most 36 digits) with every request of the day; let "
+        "snapbook.ServiceClient make them, never reuse one from an earlier call.",
+    ),
+    (500, "00"): (
+        "The provider failed with a general error; it may or may not have processed the call.",
+        "Do not resend a payment or transfer blindly: query its status (by partnerReferenceNo) first, "
+        "then retry with a new X-EXTERNAL-ID if it was not processed.",
+    ),
+    (504, "00"): (
+        "The provider timed out; it may or may not have processed the call.",
+        "Query the transaction's status (by partnerReferenceNo) before sending it again.",
+    ),
+}
+
+# responseMessage reasons for service calls: the token's advice (client_key|timestamp) would mislead.
+_SERVICE_REASONS: dict[str, str] = {
+    "signature": _SERVICE_CALL[(401, "00")][1],
+    "x-signature": _SERVICE_CALL[(401, "00")][1],
+    "timestamp": "Check X-TIMESTAMP: yyyy-MM-ddTHH:mm:ss+07:00, made fresh for every request, within a few minutes "
+    "of the provider's clock, and signed exactly as sent.",
+    "x-timestamp": "Check X-TIMESTAMP: yyyy-MM-ddTHH:mm:ss+07:00, made fresh for every request, within a few minutes "
+    "of the provider's clock, and signed exactly as sent.",
+    "x-external-id": "Send X-EXTERNAL-ID: digits only, at most 36, new for every request of the day.",
+    "x-partner-id": "Send X-PARTNER-ID: the merchant id Ifortepay gave you (e.g. MCP2021110228).",
+    "channel-id": "Send CHANNEL-ID from the provider's appendix (QR004 QRIS, VA001 VA, api on Senmo).",
+}
+
 # responseMessage reasons, "Unauthorized. [Signature]": sharper advice for the usual ones.
 _REASONS: dict[str, str] = {
     "signature": "The signature did not verify: sign client_key + '|' + X-TIMESTAMP (the exact header string) with "
@@ -391,9 +439,10 @@ def parse_code(code: str | int | None, message: str | None = None) -> ResponseCo
             return _sandbox_code(text, sandbox, reason)
     service = SERVICES.get(service_code, f"service {service_code}")
     standard = _CASES.get((status, case), "")
-    explained = (_TOKEN.get((status, case)) if service_code == TOKEN_SERVICE else None) or _GENERIC.get(
-        (status, case)
-    )
+    is_token = service_code in (TOKEN_SERVICE, "74")
+    explained = (
+        _TOKEN.get((status, case)) if service_code == TOKEN_SERVICE else None
+    ) or (None if is_token else _SERVICE_CALL.get((status, case))) or _GENERIC.get((status, case))
     if explained is None:
         meaning, hint = _CLASS_MEANING.get(
             status // 100, ("An unexpected HTTP status class.", "Read responseMessage.")
@@ -402,7 +451,7 @@ def parse_code(code: str | int | None, message: str | None = None) -> ResponseCo
     else:
         meaning, hint = explained
     if reason and status // 100 == 4:
-        specific = _REASONS.get(reason.lower())
+        specific = (_REASONS if is_token else _SERVICE_REASONS).get(reason.lower())
         if specific:
             hint = specific
     return ResponseCode(

@@ -17,6 +17,18 @@ The ``sandbox`` names point at ``$SNAPBOOK_SANDBOX_URL`` when it is set, else at
 
 The vendor's curl examples still show the older ``kronos-stage.mcpayment.id`` host; the table
 above is the current one.
+
+Service calls (QRIS, VA, Senmo disbursement) go to other hosts than Ifortepay's token
+(:func:`resolve_service`, the same names):
+
+| name | service calls | B2B token |
+|---|---|---|
+| ``payment-stage`` | https://api-stage.ifortepay.id | kronos-stage (above) |
+| ``payment-production`` | https://api.ifortepay.id | kronos (above) |
+| ``disbursement-stage`` | https://api-stage.senmo.id | the same host, ``/api/v1.0/access-token/b2b`` |
+| ``disbursement-production`` | https://api.senmo.id | the same host, ``/api/v1.0/access-token/b2b`` |
+| ``sandbox`` names | the sandbox's base URL | the sandbox's token route |
+| a base URL | that URL | ``token_url``, else the base URL + ``/v1.0/access-token/b2b`` |
 """
 
 from __future__ import annotations
@@ -33,13 +45,16 @@ __all__ = [
     "DEFAULT_SANDBOX_URL",
     "ENDPOINTS",
     "SANDBOX_URL_ENV",
+    "SERVICE_HOSTS",
     "TOKEN_PATHS",
     "Endpoint",
+    "ServiceEndpoint",
     "check_url",
     "custom",
     "names",
     "resolve",
     "resolve_endpoint",
+    "resolve_service",
     "sandbox",
 ]
 
@@ -221,3 +236,105 @@ def resolve(
 
 #: :func:`resolve` under the name the package root exports.
 resolve_endpoint = resolve
+
+
+# --- service calls ----------------------------------------------------------------------
+
+#: Where each vendor endpoint name sends its service calls (scheme and host; paths are the call's).
+SERVICE_HOSTS: dict[str, str] = {
+    "payment-stage": "https://api-stage.ifortepay.id",
+    "payment-production": "https://api.ifortepay.id",
+    "disbursement-stage": "https://api-stage.senmo.id",
+    "disbursement-production": "https://api.senmo.id",
+}
+
+
+@dataclass(frozen=True)
+class ServiceEndpoint:
+    """Where service calls go (``base_url``) and where their B2B token comes from (``token``).
+
+    Ifortepay's token lives on ``kronos*`` while its services live on ``api*``; Senmo serves both
+    from one host. :meth:`endpoint_for` gives the :class:`Endpoint` of one call (what a log row names).
+    """
+
+    name: str
+    product: str
+    environment: str
+    base_url: str
+    token: Endpoint
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.base_url).hostname or ""
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    def url_for(self, path: str) -> str:
+        """The absolute URL of ``path`` (``/v1.0/qr/qr-mpm-generate``, query included) on this host."""
+        if not isinstance(path, str) or not path.startswith("/") or path.startswith("//"):
+            raise ConfigError(
+                f"The service path {path!r:.80} must start with a single '/'.",
+                hint="Give the path as the provider documents it, e.g. /v1.0/qr/qr-mpm-generate or "
+                "/api/v1.0/balance-inquiry.",
+            )
+        return self.base_url + path
+
+    def endpoint_for(self, path: str) -> Endpoint:
+        return Endpoint(self.name, self.product, self.environment, self.url_for(path))
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.base_url}, token from {self.token.url})"
+
+
+def _base(url: str, allow_http: bool) -> str:
+    url = check_url(url, allow_http=allow_http)
+    parts = urlsplit(url)
+    if parts.query or parts.fragment:
+        raise ConfigError(
+            f"The service base URL {url!r:.120} has a query or a fragment.",
+            hint="Give scheme, host and any path prefix only (https://api-stage.ifortepay.id); the path goes with each call.",
+        )
+    return url.rstrip("/")
+
+
+def resolve_service(
+    target: str | ServiceEndpoint,
+    *,
+    token_url: str | None = None,
+    sandbox_url: str | None = None,
+    allow_http: bool = False,
+) -> ServiceEndpoint:
+    """A :class:`ServiceEndpoint` from a name (``payment-stage``, ``sandbox``) or a base URL.
+
+    ``token_url`` overrides where the token comes from (a name or a full token URL). For a base URL
+    without ``token_url`` the token is asked at the base URL + the standard's ``/v1.0/access-token/b2b``.
+    """
+    if isinstance(target, ServiceEndpoint):
+        if token_url is None:
+            return target
+        token = resolve(token_url, sandbox_url=sandbox_url, allow_http=allow_http)
+        return ServiceEndpoint(target.name, target.product, target.environment, target.base_url, token)
+    if not isinstance(target, str):
+        raise ConfigError(
+            f"A service endpoint must be a name or a base URL, not {type(target).__name__}.",
+            hint="Use one of: " + ", ".join(names()) + ", or a base URL such as https://api-stage.ifortepay.id.",
+        )
+    if "://" in target:
+        base = _base(target, allow_http)
+        token = (
+            resolve(token_url, sandbox_url=sandbox_url, allow_http=allow_http)
+            if token_url
+            else custom(base + TOKEN_PATHS["snap"], allow_http=allow_http)
+        )
+        return ServiceEndpoint("custom", token.product if token_url else "custom", "custom", base, token)
+    named = resolve(target, sandbox_url=sandbox_url, allow_http=allow_http)  # the name's checks and hints
+    if named.environment == "sandbox":
+        tail = TOKEN_PATHS[named.product]
+        parts = urlsplit(named.url)
+        base = named.url[: -len(tail)] if named.url.endswith(tail) else f"{parts.scheme}://{parts.netloc}"
+    else:
+        base = SERVICE_HOSTS[named.name]
+    token = resolve(token_url, sandbox_url=sandbox_url, allow_http=allow_http) if token_url else named
+    return ServiceEndpoint(named.name, named.product, named.environment, base, token)

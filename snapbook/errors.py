@@ -19,6 +19,7 @@ __all__ = [
     "KeyFormatError",
     "KeyKindError",
     "KeyTypeError",
+    "LogWriteError",
     "OutputExistsError",
     "PassphraseError",
     "QrisError",
@@ -209,3 +210,15 @@ class QrisError(SnapbookError, ValueError):
 
 class OutputExistsError(SnapbookError, FileExistsError):
     """Writing would overwrite a file the user may have changed (a notebook copied earlier)."""
+
+
+# --- the request log ------------------------------------------------------------------
+
+
+class LogWriteError(SnapbookError, UserWarning):
+    """Rows of a :class:`~snapbook.log.RequestLog` could not be written to its file (disk full, ...).
+
+    Issued as a *warning* (``warnings.warn``), never raised by ``append``: the request it records
+    succeeded or failed on its own, and a token that was issued is still returned. The rows stay
+    in memory and are written, in order, on the next append or :meth:`~snapbook.log.RequestLog.flush`.
+    """

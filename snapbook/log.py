@@ -1,4 +1,4 @@
-"""RequestLog: one row per token request attempt, as a table, a summary, a plot and a file.
+"""RequestLog: one row per request attempt (token or service call), as a table, a summary, a plot and a file.
 
 Every attempt the client makes, successful or not, becomes one :class:`LogRecord`: when,
 where, what came back, how long each phase took, and what went wrong. Records are plain
@@ -7,6 +7,10 @@ dataclasses; pandas and matplotlib are imported only when a table or plot is ask
 With ``path=``, each record is also appended to a JSON-lines file and flushed as it is
 written, so a crashed kernel loses nothing; :meth:`RequestLog.load` reads such a file back
 and tolerates a last line cut off mid-write. Signatures and tokens are stored masked only.
+
+When the file cannot be written (a full disk), ``append`` still keeps the row in memory and
+issues a :class:`~snapbook.errors.LogWriteError` warning saying how many rows wait and where;
+the waiting rows are written, in order and exactly once, on the next append or :meth:`flush`.
 """
 
 from __future__ import annotations
@@ -16,14 +20,16 @@ import math
 import os
 import threading
 import warnings
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .masking import mask
+from .errors import LogWriteError
+from .masking import mask, printable
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -37,6 +43,7 @@ __all__ = [
     "TRANSPORT_ERROR",
     "LogRecord",
     "RequestLog",
+    "format_clock_offset",
 ]
 
 SUCCESS = "success"
@@ -89,8 +96,10 @@ class LogRecord:
     response_bytes: int | None = None
     #: The server's X-TIMESTAMP response header, as sent.
     server_timestamp: str | None = None
-    #: Server clock minus client clock, in seconds (resolution about one second).
+    #: Server clock minus client clock, in seconds, against the request's midpoint (as measured).
     clock_offset_s: float | None = None
+    #: How far ``clock_offset_s`` can be off: the X-TIMESTAMP's resolution (usually 1 s) plus half the round trip.
+    clock_offset_uncertainty_s: float | None = None
     #: The snapbook error class name when the attempt failed.
     error_type: str | None = None
     error: str | None = None
@@ -103,6 +112,15 @@ class LogRecord:
     signature: str | None = None
     #: The access token received, masked.
     token: str | None = None
+    #: The SNAP service code (two digits: "73" token, "47" QRIS generate), from the answer's
+    #: responseCode, else from the call (its path).
+    service_code: str | None = None
+    #: The HTTP method sent.
+    method: str | None = None
+    #: The path sent, query included.
+    path: str | None = None
+    #: The X-EXTERNAL-ID sent (service calls).
+    external_id: str | None = None
 
     def __post_init__(self) -> None:
         # Cheap guard so no caller can put a whole secret in a row, a file or a DataFrame.
@@ -137,7 +155,7 @@ _NAMES: tuple[str, ...] = tuple(f.name for f in fields(LogRecord))
 _NAME_SET = frozenset(_NAMES)
 _CATEGORY = ("environment", "product", "endpoint", "outcome", "error_type")
 _INT = ("attempt", "http_status", "request_bytes", "response_bytes")
-_FLOAT = ("latency_ms", "connect_ms", "tls_ms", "wait_ms", "read_ms", "clock_offset_s")
+_FLOAT = ("latency_ms", "connect_ms", "tls_ms", "wait_ms", "read_ms", "clock_offset_s", "clock_offset_uncertainty_s")
 _BOOL = ("will_retry",)
 
 
@@ -153,42 +171,108 @@ class RequestLog:
         self._lock = threading.Lock()
         self.path = Path(path) if path is not None else None
         self.fsync = fsync
-        self._file = None
+        self._file: Any = None
+        # Encoded lines not yet (completely) in the file; the first may be partly written.
+        self._pending: deque[bytes] = deque()
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             needs_newline = (
                 self.path.exists() and self.path.stat().st_size > 0 and not _ends_with_newline(self.path)
             )
-            self._file = open(self.path, "a", encoding="utf-8")
+            # Unbuffered: each row is one write() we can account for, so a failed write is retried
+            # exactly where it stopped (no row lost, none doubled).
+            self._file = open(self.path, "ab", buffering=0)
             if needs_newline:  # a previous writer died mid-line: never glue a new row onto it
-                self._file.write("\n")
-                self._file.flush()
+                self._pending.append(b"\n")
 
     # --- writing ----------------------------------------------------------------------
 
     def append(self, record: LogRecord) -> None:
-        """Add one row (and write it to the file, flushed, when the log has a path)."""
+        """Add one row (and write it to the file when the log has a path).
+
+        A row that cannot be written (``OSError``: disk full, quota, I/O error) stays in memory and
+        in :attr:`pending`; a :class:`~snapbook.errors.LogWriteError` warning says so. Never raises
+        for a write failure: the caller's request already happened.
+        """
         line = None
         if self._file is not None:
-            line = json.dumps(record.to_json(), ensure_ascii=False, separators=(",", ":")) + "\n"
+            line = (json.dumps(record.to_json(), ensure_ascii=False, separators=(",", ":")) + "\n").encode()
         with self._lock:
             self._records.append(record)
             if line is not None and self._file is not None:
-                self._file.write(line)
-                self._file.flush()
-                if self.fsync:
-                    os.fsync(self._file.fileno())
+                self._pending.append(line)
+                failure = self._drain()
+        if line is not None and failure is not None:
+            self._warn(failure)
+
+    @property
+    def pending(self) -> int:
+        """Rows kept in memory that are not (completely) in the file yet."""
+        with self._lock:
+            return sum(1 for line in self._pending if line != b"\n")
+
+    def flush(self) -> bool:
+        """Write the rows still waiting (after a failed write); True when none is left.
+
+        Warns :class:`~snapbook.errors.LogWriteError` again when the file still cannot be written.
+        """
+        with self._lock:
+            failure = self._drain() if self._file is not None else None
+        if failure is not None:
+            self._warn(failure)
+        return failure is None and not self._pending
+
+    def _drain(self) -> OSError | None:
+        """Write pending lines in order, resuming a partly written one; the error that stopped it, if any."""
+        try:
+            while self._pending:
+                line = self._pending[0]
+                written = self._file.write(line)
+                if written is None:  # a non-blocking file that would block: try again later
+                    return OSError("the log file is not ready for writing")
+                if written < len(line):
+                    self._pending[0] = line[written:]
+                    continue
+                self._pending.popleft()
+            if self.fsync:
+                os.fsync(self._file.fileno())
+        except OSError as exc:
+            return exc
+        return None
+
+    def _warn(self, exc: OSError) -> None:
+        waiting = self.pending
+        reason = printable(exc.strerror or str(exc) or type(exc).__name__, 120)
+        warnings.warn(
+            LogWriteError(
+                f"Could not write {waiting} request-log row(s) to {self.path} ({reason}); "
+                "they are kept in memory and will be written, in order, on the next append or flush().",
+                hint="Free disk space (or fix the file's permissions), then call log.flush(); "
+                "log.records holds every row meanwhile.",
+            ),
+            stacklevel=3,
+        )
 
     def extend(self, records: Iterable[LogRecord]) -> None:
         for record in records:
             self.append(record)
 
     def close(self) -> None:
-        """Close the file (rows stay in memory). Appending after close keeps memory only."""
+        """Close the file (rows stay in memory). Appending after close keeps memory only.
+
+        Rows still waiting to be written are tried once more; a failure warns
+        :class:`~snapbook.errors.LogWriteError` (the rows remain in :attr:`records`).
+        """
         with self._lock:
+            failure = self._drain() if self._file is not None else None
             if self._file is not None:
-                self._file.close()
+                try:
+                    self._file.close()
+                except OSError as exc:
+                    failure = failure or exc
                 self._file = None
+        if failure is not None:
+            self._warn(failure)
 
     def __enter__(self) -> RequestLog:
         return self
@@ -282,6 +366,8 @@ class RequestLog:
             "latency_p90_ms",
             "latency_p99_ms",
             "clock_offset_s",
+            "clock_offset_uncertainty_s",
+            "clock_offset",
         ]
         df = self.to_dataframe()
         if df.empty:
@@ -303,8 +389,14 @@ class RequestLog:
                 "latency_p90_ms": latency.quantile(0.90),
                 "latency_p99_ms": latency.quantile(0.99),
                 "clock_offset_s": grouped["clock_offset_s"].median(),
+                "clock_offset_uncertainty_s": grouped["clock_offset_uncertainty_s"].max(),
             }
         )
+        # As text with its resolution ("0 s ± 1 s"): a whole-second X-TIMESTAMP makes -0.7 s mean nothing.
+        out["clock_offset"] = [
+            format_clock_offset(None if pd.isna(o) else o, None if pd.isna(u) else u)
+            for o, u in zip(out["clock_offset_s"], out["clock_offset_uncertainty_s"])
+        ]
         if len(keys) == 1:
             out.index = pd.Index(out.index.astype(str), name=keys[0])
         return out[columns]
@@ -380,6 +472,28 @@ class RequestLog:
             + "<p>last attempts</p>"
             + tail.to_html(index=False, na_rep="", float_format="{:.1f}".format)
         )
+
+
+def format_clock_offset(offset: timedelta | float | None, uncertainty: timedelta | float | None) -> str:
+    """``"0 s ± 1 s"``: a clock offset with the resolution it really has (empty when unknown).
+
+    ``uncertainty`` is half the width of the possible range (half the X-TIMESTAMP resolution plus
+    half the round trip; 0.5 s assumed when None). A whole-second X-TIMESTAMP is truncated, so
+    the raw offset is up to 1 s too low: the centre of the range is shown, rounded to whole
+    seconds, and -0.7 s measured on one host reads ``0 s ± 1 s``, not a false ``-0.7 s``.
+    """
+    if offset is None:
+        return ""
+    seconds = offset.total_seconds() if isinstance(offset, timedelta) else float(offset)
+    spread = 0.5 if uncertainty is None else (
+        uncertainty.total_seconds() if isinstance(uncertainty, timedelta) else float(uncertainty)
+    )
+    if not (math.isfinite(seconds) and math.isfinite(spread)) or abs(seconds) > 1e12 or spread > 1e12:
+        return ""
+    if spread >= 0.5:  # a whole-second timestamp
+        centre = round(seconds + 0.5)
+        return f"{'0' if centre == 0 else f'{centre:+d}'} s ± {max(1, math.ceil(spread - 1e-9))} s"
+    return f"{seconds:+.3f} s ± {spread:.3f} s"
 
 
 def _ends_with_newline(path: Path) -> bool:

@@ -7,7 +7,9 @@ characters on each side reveal under 10% of them.
 
 from __future__ import annotations
 
-__all__ = ["SECRET_HEADERS", "mask", "mask_headers", "printable"]
+from urllib.parse import urlsplit, urlunsplit
+
+__all__ = ["SECRET_HEADERS", "mask", "mask_headers", "mask_url", "printable"]
 
 #: Request and response headers whose values are secrets.
 SECRET_HEADERS = frozenset({"x-signature", "authorization"})
@@ -47,20 +49,42 @@ def mask_headers(headers: dict[str, str] | object) -> dict[str, str]:
 
 
 def printable(text: str, limit: int | None = None) -> str:
-    """``text`` safe for a terminal or a one-line log: control characters escaped, optionally clipped.
+    r"""``text`` safe for a terminal: control and other non-printable characters escaped, optionally clipped.
 
-    C0 controls (newline and ESC included), DEL, C1 controls (0x9B is a one-byte CSI) and every
-    other non-printable character (line separators, bidi overrides) become ``\\xNN`` or
-    ``\\uNNNN``, so text from the network can neither forge a line nor drive the terminal.
-    ``limit`` clips the escaped result to that many characters, ending in ``…``.
+    C0 controls, DEL, C1 controls (``\x9b`` is a CSI on some terminals), bidi overrides and
+    other non-printables become ``\xNN`` / ``\uNNNN`` / ``\UNNNNNNNN``, so text from the network
+    cannot move the cursor, clear the screen, set the window title or forge lines. With
+    ``limit``, the result is cut to at most ``limit`` characters, ending in ``…``.
     """
-    text = str(text)
+    if not isinstance(text, str):
+        text = str(text)
+    if limit is not None and len(text) > 4 * limit + 16:
+        text = text[: 4 * limit + 16]  # escaping grows text at most 10x; never escape megabytes to show 80 chars
     if not text.isprintable():
-        text = "".join(
-            c if c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}"
-            if ord(c) < 0x10000 else f"\\U{ord(c):08x}"
-            for c in text
-        )
+        text = "".join(c if c.isprintable() else _escape(c) for c in text)
     if limit is not None and len(text) > limit:
-        text = text[: max(limit - 1, 0)] + "…"
+        text = text[: max(0, limit - 1)] + "…"
     return text
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
+
+
+def mask_url(url: str) -> str:
+    """``url`` with any userinfo (``user:password@``) replaced by ``***@``: the rest is shown as is."""
+    if not isinstance(url, str) or "@" not in url:
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url.split("@", 1)[0].split("://", 1)[0] + "://***@" + url.rsplit("@", 1)[-1]
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))

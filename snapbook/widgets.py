@@ -27,16 +27,18 @@ import traitlets
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from . import keys as _keys
+from . import service_signing as _service_signing
 from . import signing as _signing
 from .errors import PassphraseError as _PassphraseError
 from .errors import SnapbookError, SnapResponseError
-from .masking import mask
+from .masking import mask, mask_url, printable
 
 __all__ = [
     "DoctorForm",
     "KeyForm",
     "LogView",
     "Notice",
+    "ServiceSignatureForm",
     "SignatureForm",
     "TokenForm",
     "notice_for",
@@ -58,6 +60,12 @@ class Notice:
     title: str
     details: tuple[str, ...] = ()
     hint: str = ""
+
+    def __post_init__(self) -> None:
+        # Titles and details often carry server text: escape control characters once, for every view.
+        object.__setattr__(self, "title", printable(self.title))
+        object.__setattr__(self, "details", tuple(printable(d) for d in self.details))
+        object.__setattr__(self, "hint", printable(self.hint))
 
     def __repr__(self) -> str:
         lines = [f"{_ICONS.get(self.level, '')} {self.title}".strip()]
@@ -192,6 +200,11 @@ class _HeldSecret:
     def forget(self) -> None:
         self.value = None
         self.field.placeholder = self._empty_placeholder
+
+    def hold(self, value: str) -> None:
+        """Hold a secret given from code, without ever putting it in the (synced) field."""
+        self.value = value
+        self.field.placeholder = self._describe(value)
 
 
 def _held_passphrase(field: W.Password) -> _HeldSecret:
@@ -469,6 +482,171 @@ class SignatureForm(_Form):
         )
 
 
+# --- service-call signatures (after the token) -------------------------------------------------
+
+
+def _escaped(notice: Notice) -> Notice:
+    """``notice`` with control characters escaped: its text may quote what was typed or pasted."""
+    return Notice(notice.level, printable(notice.title), tuple(printable(d) for d in notice.details),
+                  printable(notice.hint))
+
+
+def _held_client_secret(field: W.Password) -> _HeldSecret:
+    # Exact, like a passphrase: the library refuses whitespace around a secret and says so.
+    held = "(a client secret is held in this session; type another to replace it)"
+    return _HeldSecret(field, lambda _: held, strip=False)
+
+
+def _held_token(field: W.Password) -> _HeldSecret:
+    return _HeldSecret(field, lambda tok: f"{mask(tok)} held; paste another to replace it", strip=True)
+
+
+#: The methods offered; the library upper-cases and checks whatever it is given.
+SERVICE_METHODS = ("POST", "GET", "PUT", "PATCH", "DELETE")
+
+
+class ServiceSignatureForm(_Form):
+    """Method, path, body, client secret and access token in; each step of the symmetric X-SIGNATURE out.
+
+    The signature of every call after the token (QRIS, Virtual Account, Senmo): "Sign" runs
+    :func:`snapbook.service_signing.explain_service_signature` and shows each step with the token,
+    the secret and the signature masked. The client secret comes from ``client_secret=`` or the
+    password field, which is emptied as soon as it is read (the value stays in the kernel only).
+    The access token is one pasted into the token field (it wins once pasted), else the last token
+    a :class:`TokenForm` received (``token_form=``), else ``token=`` (an
+    :class:`~snapbook.client.AccessToken` or the token string). "Now" reads ``clock``; pass a fixed
+    one to freeze it. The full values of the last signing are in :attr:`steps`, never in a widget.
+    """
+
+    def __init__(
+        self,
+        *,
+        method: str = "POST",
+        path: str = "",
+        body: str = "",
+        client_secret: str | None = None,
+        token: Any = None,
+        token_form: TokenForm | None = None,
+        timestamp: str | None = None,
+        include_query: bool = True,
+        clock: _signing.Clock = _signing.system_clock,
+        explain: Callable[..., Any] = _service_signing.explain_service_signature,
+        make_timestamp: Callable[..., str] = _signing.make_timestamp,
+    ) -> None:
+        self._explain, self._make_timestamp, self._clock = explain, make_timestamp, clock
+        self._token_form = token_form
+        self._given_token = token
+        #: The last signing's steps (:class:`~snapbook.service_signing.ServiceSignatureSteps`), or None.
+        self.steps: Any = None
+        options = list(SERVICE_METHODS) if method in SERVICE_METHODS else [method, *SERVICE_METHODS]
+        self.method = W.Dropdown(options=options, value=method, description="METHOD", style=_DESC,
+                                 layout=_WIDE)
+        self.path = W.Text(value=path, description="EndpointUrl", style=_DESC, layout=_WIDE,
+                           placeholder="the relative path as sent, e.g. /api/v1.0/balance-inquiry")
+        self.include_query = W.Checkbox(
+            value=include_query, indent=False,
+            description="sign the query string too (SNAP's rule; untick if the provider signs the path only)",
+        )
+        self.body = W.Textarea(value=body, description="Body (as sent)", style=_DESC,
+                               placeholder="the exact JSON bytes you send; empty: no body",
+                               layout=W.Layout(width="36em", height="8em"))
+        self.client_secret = W.Password(description="Client secret", style=_DESC, layout=_WIDE,
+                                        placeholder="the secret registered with Ifortepay",
+                                        continuous_update=False)
+        self._secret_held = _held_client_secret(self.client_secret)
+        if client_secret:
+            self._secret_held.hold(client_secret)  # never through the field: its value syncs to the browser
+        self.token = W.Password(description="Access token", style=_DESC, layout=_WIDE,
+                                placeholder="optional: a token without 'Bearer ' (else the token form's)",
+                                continuous_update=False)
+        self._token_held = _held_token(self.token)
+        for field in (self.client_secret, self.token):
+            # Take a secret as soon as it arrives (Enter or leaving the field), not only on "Sign":
+            # widget state saved before a click must not hold it either.
+            field.observe(self._on_secret_typed, names="value")
+        self.timestamp = W.Text(
+            value=timestamp if timestamp is not None else make_timestamp(clock),
+            description="X-TIMESTAMP", style=_DESC, layout=_WIDE,
+        )
+        self.now_button = W.Button(description="Now", icon="clock-o",
+                                   tooltip="Set the timestamp to the current time (+07:00)")
+        self.now_button.on_click(lambda _: self._guard(self._on_now))
+        self.sign_button = W.Button(description="Sign", icon="pencil", button_style="primary", layout=_AUTO)
+        self.sign_button.on_click(lambda _: self.sign())
+        super().__init__([
+            self.method, self.path, self.include_query, self.body, self.client_secret, self.token,
+            W.HBox([self.timestamp, self.now_button]), self.sign_button,
+        ])
+
+    def __repr__(self) -> str:
+        signature = "none" if self.steps is None else mask(self.steps.signature)
+        path = printable(self.path.value, 80)
+        return f"ServiceSignatureForm(method={self.method.value!r}, path={path!r}, signature={signature!r})"
+
+    @property
+    def signature(self) -> str | None:
+        """The last X-SIGNATURE made (full value, kernel only), or None."""
+        return None if self.steps is None else self.steps.signature
+
+    def _on_secret_typed(self, change: dict[str, Any]) -> None:
+        if change["new"]:  # not the field being emptied by take()
+            (self._secret_held if change["owner"] is self.client_secret else self._token_held).take()
+
+    def _on_now(self) -> None:
+        self.timestamp.value = self._make_timestamp(self._clock)
+
+    def _access_token(self) -> str | None:
+        typed = self._token_held.take()
+        if typed:
+            return typed
+        for source in (getattr(self._token_form, "token", None), self._given_token):
+            if source is not None:
+                return source if isinstance(source, str) else source.access_token
+        return None
+
+    def _guard(self, action: Callable[[], Any]) -> Any:
+        try:
+            return action()
+        except Exception as exc:
+            self.steps = None
+            self._show(_escaped(notice_for(exc)))
+            return None
+
+    def sign(self) -> Any:
+        """Do what "Sign" does: sign the inputs and show each step; returns the steps or None."""
+        return self._guard(self._sign)
+
+    def _sign(self) -> Any:
+        self.steps = None
+        secret = self._secret_held.take()
+        if not secret:
+            self._show(Notice(
+                "warn", "No client secret.",
+                hint="Type the client secret registered with Ifortepay (stage and production differ).",
+            ))
+            return None
+        token = self._access_token()
+        if not token:
+            self._show(Notice("warn", "No access token.",
+                              hint="Request one in the token form, or paste one into the token field."))
+            return None
+        steps = self._explain(
+            method=self.method.value, path=self.path.value, body=self.body.value or None,
+            timestamp=self.timestamp.value, access_token=token, client_secret=secret,
+            include_query=self.include_query.value,
+        )
+        self.steps = steps
+        self._show(
+            _Table("The service signature, step by step (token, secret and signature masked)",
+                   [(name, printable(value)) for name, value in steps.rows()]),
+            Notice("ok", f"X-SIGNATURE: {mask(steps.signature)}",
+                   (f"Authorization: Bearer {mask(token)}", f"X-TIMESTAMP: {steps.timestamp}"),
+                   "Send exactly the body of step 3 and this X-TIMESTAMP: the provider hashes the bytes it "
+                   "receives and signs with the header's timestamp."),
+        )
+        return steps
+
+
 # --- the signature doctor ----------------------------------------------------------------
 
 
@@ -563,7 +741,8 @@ class _Table:
     """(name, value) rows shown as an HTML table and as aligned text."""
 
     def __init__(self, title: str, rows: Iterable[tuple[str, Any]]) -> None:
-        self.title, self.rows = title, [(str(k), str(v)) for k, v in rows]
+        # Rows may be a server's JSON (field names included): control characters escaped.
+        self.title, self.rows = title, [(printable(str(k)), printable(str(v))) for k, v in rows]
 
     def __repr__(self) -> str:
         width = max((len(k) for k, _ in self.rows), default=0)
@@ -738,7 +917,7 @@ class TokenForm(_Form):
         code = token.response_code or "(no responseCode)"
         title = f"{code} {token.response_message or ''}".strip()
         shown: list[Any] = [
-            Notice("ok", title, (f"from {endpoint.name}: POST {endpoint.url}",)),
+            Notice("ok", title, (f"from {endpoint.name}: POST {mask_url(endpoint.url)}",)),
             _Table("Response body (accessToken masked)", token.response_json().items()),
         ]
         now = (self._clock or _signing.system_clock)()

@@ -22,7 +22,7 @@ def _one_error_line(err: str) -> str:
 
 def test_the_workbook_is_every_numbered_notebook_in_order():
     assert [f.name for f in notebook_files()] == [p.name for p in REPO_NOTEBOOKS]
-    assert len(REPO_NOTEBOOKS) == 5
+    assert len(REPO_NOTEBOOKS) == 6
 
 
 def test_writes_the_notebooks_into_a_new_directory(tmp_path, capsys):
@@ -61,3 +61,39 @@ def test_library_errors_are_typed_with_a_hint(tmp_path):
     with pytest.raises(OutputExistsError) as info:
         copy_notebooks(tmp_path)
     assert isinstance(info.value, SnapbookError) and "--force" in info.value.hint
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_never_writes_through_a_symlink(tmp_path, capsys, force):
+    """A link where a notebook goes (to a file outside, or dangling) is refused, --force or not."""
+    out = tmp_path / "out"
+    out.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (out / "01-keys.ipynb").symlink_to(victim)
+    (out / "02-signatures.ipynb").symlink_to(tmp_path / "nowhere.txt")
+    args = ["notebooks", "--out", str(out)] + (["--force"] if force else [])
+    assert main(args) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert "symbolic link" in line and "unexpected" not in line
+    assert victim.read_text() == "precious"
+    assert not (tmp_path / "nowhere.txt").exists()
+    assert sorted(p.name for p in out.iterdir()) == ["01-keys.ipynb", "02-signatures.ipynb"]
+
+
+def test_unusable_out_directories_are_one_clear_line(tmp_path, capsys):
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "dir" / "01-keys.ipynb").mkdir()  # a directory where a notebook goes
+    (tmp_path / "dangling").symlink_to(tmp_path / "missing")
+    for out in (a_file / "sub", tmp_path / "dir", tmp_path / "dangling", tmp_path / ("n" * 5000),
+                tmp_path / "esc\x1b[2Jape" / "\x9b"):
+        code = main(["notebooks", "--out", str(out)])
+        err = capsys.readouterr()
+        if code == 0:  # the escape-named directory is a legal name: written, shown escaped
+            assert "\x1b" not in err.out and "\x9b" not in err.out
+            continue
+        assert code == 2, out
+        line = _one_error_line(err.err)
+        assert "unexpected" not in line and "\x1b" not in line and len(line) < 1000

@@ -140,3 +140,74 @@ def test_display():
     endpoint = ENDPOINTS["disbursement-stage"]
     assert str(endpoint) == f"disbursement-stage ({VENDOR['disbursement-stage']})"
     assert "POST" in endpoint._repr_html_()
+
+
+# --- service hosts (issue 11) ------------------------------------------------------------
+
+from snapbook.endpoints import SERVICE_HOSTS, ServiceEndpoint, resolve_service  # noqa: E402
+
+SERVICE_TABLE = {
+    "payment-stage": ("https://api-stage.ifortepay.id", VENDOR["payment-stage"]),
+    "payment-production": ("https://api.ifortepay.id", VENDOR["payment-production"]),
+    "disbursement-stage": ("https://api-stage.senmo.id", "https://api-stage.senmo.id/api/v1.0/access-token/b2b"),
+    "disbursement-production": ("https://api.senmo.id", "https://api.senmo.id/api/v1.0/access-token/b2b"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SERVICE_TABLE))
+def test_service_hosts_and_their_token_endpoints(name):
+    service = resolve_service(name)
+    base, token = SERVICE_TABLE[name]
+    assert (service.name, service.base_url, service.token.url) == (name, base, token)
+    assert service.is_production == name.endswith("production")
+    assert service.url_for("/v1.0/qr/qr-mpm-generate") == base + "/v1.0/qr/qr-mpm-generate"
+    assert service.endpoint_for("/x?y=1").url == base + "/x?y=1" and service.endpoint_for("/x").name == name
+
+
+def test_service_table_matches_the_reference():
+    assert SERVICE_HOSTS == {name: base for name, (base, _) in SERVICE_TABLE.items()}
+    # Ifortepay's token stays on kronos; Senmo's token is on the service host itself.
+    assert resolve_service("payment-stage").token.host == "kronos-stage.ifortepay.id"
+    assert resolve_service("disbursement-stage").token.host == resolve_service("disbursement-stage").host
+
+
+def test_service_names_are_forgiving_like_token_names():
+    assert resolve_service("PAYMENT_prod").base_url == "https://api.ifortepay.id"
+
+
+def test_sandbox_service_endpoint(monkeypatch):
+    monkeypatch.delenv(SANDBOX_URL_ENV, raising=False)
+    service = resolve_service("sandbox")
+    assert service.base_url == DEFAULT_SANDBOX_URL and service.environment == "sandbox"
+    assert service.token.url == DEFAULT_SANDBOX_URL + TOKEN_PATHS["payment"]
+    assert resolve_service("sandbox-disbursement").token.url == DEFAULT_SANDBOX_URL + TOKEN_PATHS["disbursement"]
+    monkeypatch.setenv(SANDBOX_URL_ENV, "http://127.0.0.1:9999")
+    assert resolve_service("sandbox").base_url == "http://127.0.0.1:9999"
+    assert resolve_service("sandbox", sandbox_url="http://127.0.0.1:7/").base_url == "http://127.0.0.1:7"
+
+
+def test_custom_base_url_and_token_url():
+    service = resolve_service("http://127.0.0.1:8000/prefix/")
+    assert service.base_url == "http://127.0.0.1:8000/prefix" and service.environment == "custom"
+    assert service.token.url == "http://127.0.0.1:8000/prefix" + TOKEN_PATHS["snap"]
+    mixed = resolve_service("https://gw.example", token_url="payment-stage")
+    assert mixed.token.url == VENDOR["payment-stage"] and mixed.base_url == "https://gw.example"
+    override = resolve_service("payment-stage", token_url="https://tok.example/v1.0/access-token/b2b")
+    assert override.base_url == "https://api-stage.ifortepay.id" and override.token.host == "tok.example"
+    assert resolve_service(override) is override
+    assert isinstance(override, ServiceEndpoint)
+
+
+@pytest.mark.parametrize(
+    "target", ["http://api.example", "ftp://x.example", "https://x.example/?a=1", "no-such-env", ""]
+)
+def test_unusable_service_targets(target):
+    with pytest.raises(ConfigError) as info:
+        resolve_service(target)
+    assert info.value.hint
+
+
+@pytest.mark.parametrize("path", ["v1.0/x", "//evil.example/x", "", None])
+def test_service_paths_start_with_one_slash(path):
+    with pytest.raises(ConfigError):
+        resolve_service("payment-stage").url_for(path)  # type: ignore[arg-type]

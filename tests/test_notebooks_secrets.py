@@ -206,3 +206,34 @@ def test_saved_notebook_passes_the_library_leak_scanner_too(path):
     ex = load_vendor_example()
     leaks = library_scan(path, known_secrets=[ex.signature, ex.documented_signature, ex.documented_access_token])
     assert [str(leak) for leak in leaks] == []
+
+
+# --- demo secrets written in a cell stay in that cell -----------------------------------------
+
+# `DEMO_CLIENT_SECRET = "..."`, `SANDBOX_SECRET = "..."`, `earlier_token = "..."`: public example
+# values a notebook may spell out in its source, which its outputs must still only show masked.
+DEMO_LITERAL = re.compile(r"""^\s*(\w*(?:SECRET|TOKEN|secret|token)\w*)\s*=\s*["']([^"'\n]{16,})["']""", re.MULTILINE)
+
+
+def _demo_literals(nb: dict) -> dict[str, str]:
+    found = {}
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            src = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+            found.update({m.group(1): m.group(2) for m in DEMO_LITERAL.finditer(src)})
+    return found
+
+
+def test_the_service_notebook_spells_out_its_public_example_values():
+    nb = json.loads((ROOT / "notebooks" / "06-service-signature.ipynb").read_text("utf-8"))
+    assert _demo_literals(nb)["DEMO_CLIENT_SECRET"] == "o7sWnn0oGXF7y7JBGf18!"  # the portal's public example
+    assert {"DEMO_ACCESS_TOKEN", "earlier_token"} <= set(_demo_literals(nb))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_demo_secrets_in_a_cell_never_reach_outputs_or_widget_state(path):
+    nb = json.loads(path.read_text("utf-8"))
+    saved = json.dumps([c.get("outputs", []) for c in nb["cells"]]) + json.dumps(nb["metadata"])
+    shown = {name: value for name, value in _demo_literals(nb).items()
+             if value in saved or value.replace("/", "\\/") in saved}
+    assert shown == {}, f"printed or saved in widget state unmasked: {sorted(shown)}"

@@ -403,6 +403,15 @@ def test_cli_refuses_bad_options_with_one_line_and_exit_2(args, capsys, monkeypa
     assert not _controls(err.rstrip("\n")) and len(err) < 1000
 
 
+@pytest.mark.timeout(60)
+def test_cli_register_says_why_a_key_file_is_refused(capsys):
+    """A device (or FIFO) as --register's key file: refused at once, saying what it is, hint once."""
+    code = main(["sandbox", "--register", "MCP=/dev/zero"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "character device" in err and err.count("Hint:") == 1 and err.count("\n") == 1
+
+
 def test_banner_names_the_environment_variable(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "snapbook", "sandbox", "--port", "0"],

@@ -15,6 +15,7 @@ import pytest
 
 from snapbook import keys as K
 from snapbook.examples import load_vendor_example
+from snapbook.masking import mask
 from snapbook.widgets import KeyForm, Notice, SignatureForm, TokenForm, notice_for
 
 FROZEN = datetime(2020, 12, 18, 3, 55, tzinfo=timezone.utc)  # 10:55 in Jakarta
@@ -508,3 +509,140 @@ def test_a_held_passphrase_is_kept_exactly(tmp_path, private_key):
     form.path.value = str(path)
     form.load_button.click()
     assert form.key is not None, form.text
+
+
+# --- ServiceSignatureForm (issue 13: the service-signature form) --------------------------------
+
+SERVICE_SECRET = "o7sWnn0oGXF7y7JBGf18!"  # the portal's public example secret
+SERVICE_TOKEN = "svcTokenForTheFormTest-0123456789abcdefghijklmnopqrstuvwxyz"
+SERVICE_TS = "2020-12-18T10:55:00+07:00"
+SERVICE_PATH = "/api/v1.0/balance-inquiry?lang=id"
+SERVICE_BODY = '{\n  "accountNo": "1234567890",\n  "note": "Jalan Sudirman №1 / Jakarta",\n  "zeta": null\n}'
+
+
+def service_form(**kw):
+    from snapbook.widgets import ServiceSignatureForm
+
+    kw.setdefault("path", SERVICE_PATH)
+    kw.setdefault("body", SERVICE_BODY)
+    kw.setdefault("timestamp", SERVICE_TS)
+    return ServiceSignatureForm(**kw)
+
+
+@pytest.mark.parametrize("method", ["POST", "GET"])
+def test_serviceform_signs_exactly_like_sign_symmetric(method):
+    from snapbook.service_signing import sign_symmetric
+
+    form = service_form(token=SERVICE_TOKEN)
+    form.method.value = method
+    form.client_secret.value = SERVICE_SECRET
+    form.sign_button.click()
+    expected = sign_symmetric(SERVICE_SECRET, method, SERVICE_PATH, SERVICE_TOKEN, SERVICE_BODY, SERVICE_TS)
+    assert form.signature == expected, form.text
+    assert form.steps.string_to_sign.startswith(f"{method}:{SERVICE_PATH}:{SERVICE_TOKEN}:")
+    text = all_text(form)
+    for secret in (SERVICE_SECRET, SERVICE_TOKEN, expected):
+        assert secret not in text
+    assert mask(expected) in text and mask(SERVICE_TOKEN) in text
+    # each step is shown: the minified body, its lowercase hex hash, the masked string to sign
+    assert '{"accountNo":"1234567890","note":"Jalan Sudirman №1 / Jakarta","zeta":null}' in form.text
+    assert form.steps.body_sha256 in form.text and form.steps.string_to_sign_masked in form.text
+    form.include_query.value = False
+    form.sign()
+    assert form.signature == sign_symmetric(SERVICE_SECRET, method, SERVICE_PATH, SERVICE_TOKEN, SERVICE_BODY,
+                                            SERVICE_TS, include_query=False)
+
+
+def test_serviceform_takes_the_token_from_a_tokenform_or_a_paste(vendor):
+    from snapbook.service_signing import sign_symmetric
+
+    class FakeTokenForm:  # what the service form reads: TokenForm.token, an AccessToken or None
+        token = None
+
+    token_form = FakeTokenForm()
+    form = service_form(client_secret=SERVICE_SECRET, token_form=token_form)
+    assert form.sign() is None and "No access token" in form.text
+    token_form.token = type("AccessTokenLike", (), {"access_token": SERVICE_TOKEN})()
+    form.sign()
+    assert form.signature == sign_symmetric(SERVICE_SECRET, "POST", SERVICE_PATH, SERVICE_TOKEN, SERVICE_BODY,
+                                            SERVICE_TS)
+    other = "pastedTokenWinsOnceTyped-0123456789abcdefghijklmnop"
+    form.token.value = other
+    assert form.token.value == "" and mask(other) in form.token.placeholder
+    form.sign()
+    assert form.steps.access_token == other
+    assert form.signature == sign_symmetric(SERVICE_SECRET, "POST", SERVICE_PATH, other, SERVICE_BODY, SERVICE_TS)
+
+
+def test_serviceform_clears_the_secret_and_keeps_it_out_of_the_widget_state():
+    from snapbook.leaks import find_leaks
+
+    form = service_form()
+    form.client_secret.value = SERVICE_SECRET  # as a person types it: taken at once, before any click
+    form.token.value = SERVICE_TOKEN
+    assert form.client_secret.value == "" and form.token.value == ""
+    assert "held" in form.client_secret.placeholder
+    state = widget_state(form)
+    assert SERVICE_SECRET not in state and SERVICE_TOKEN not in state
+    form.sign_button.click()
+    assert form.signature, form.text
+    form.sign_button.click()  # the held secret and token sign again
+    assert form.signature and "No client secret" not in form.text
+    state = widget_state(form)
+    for secret in (SERVICE_SECRET, SERVICE_TOKEN, form.signature):
+        assert secret not in state
+    known = [SERVICE_SECRET, SERVICE_TOKEN, form.signature]
+    assert [str(leak) for leak in find_leaks(state, known_secrets=known, source="embed_data")] == []
+    for secret in known:
+        assert secret not in repr(form)
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"client_secret": None}, "No client secret"),
+        ({"token": None}, "No access token"),
+        ({"path": "https://api.senmo.id/api/v1.0/balance-inquiry"}, "is an absolute URL"),
+        ({"path": "api/v1.0/balance-inquiry"}, "does not start with '/'"),
+        ({"token": f"Bearer {SERVICE_TOKEN}"}, "starts with 'Bearer '"),
+        ({"body": "accountNo = 1234567890"}, "BodyFormatError"),
+        ({"timestamp": "2020-12-18 10:55:00"}, "TimestampError"),
+        ({"client_secret": SERVICE_SECRET + "\n"}, "whitespace around it"),
+    ],
+)
+def test_serviceform_bad_input_is_a_notice_not_a_traceback(change, expected):
+    kw = {"client_secret": SERVICE_SECRET, "token": SERVICE_TOKEN, **change}
+    form = service_form(**{k: v for k, v in kw.items() if v is not None})
+    assert form.sign() is None and form.steps is None
+    assert expected in form.text and "Traceback" not in all_text(form)
+    assert "Hint:" in form.text
+    assert SERVICE_SECRET not in all_text(form)
+
+
+def test_serviceform_escapes_control_characters_in_what_it_shows():
+    def hostile(**_):
+        raise ValueError("bad \x1b[2J\x9b31m input\r\nforged line")
+
+    form = service_form(client_secret=SERVICE_SECRET, token=SERVICE_TOKEN, explain=hostile)
+    form.sign()
+    text = all_text(form)
+    assert "\x1b" not in text and "\x9b" not in text and "\r" not in text
+    assert "\\x1b[2J" in text and "forged line" in text
+    # a body with a raw control character is shown escaped in the steps
+    form = service_form(client_secret=SERVICE_SECRET, token=SERVICE_TOKEN, body='{"a":"\x1b[31m"}')
+    form.sign()
+    assert form.steps is not None and "\x1b" not in all_text(form) and "\\x1b[31m" in form.text
+
+
+def test_serviceform_now_uses_the_injected_clock():
+    form = service_form(clock=lambda: FROZEN, timestamp="2020-01-01T00:00:00+07:00")
+    form.now_button.click()
+    assert form.timestamp.value == "2020-12-18T10:55:00+07:00"
+    assert service_form(clock=lambda: FROZEN, timestamp=None).timestamp.value == "2020-12-18T10:55:00+07:00"
+
+
+def test_serviceform_secret_given_from_code_never_enters_a_widget():
+    form = service_form(client_secret=SERVICE_SECRET, token=SERVICE_TOKEN)
+    assert form.client_secret.value == "" and "held" in form.client_secret.placeholder
+    assert SERVICE_SECRET not in widget_state(form)
+    assert form.sign() is not None and SERVICE_SECRET not in widget_state(form)

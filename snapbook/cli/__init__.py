@@ -18,7 +18,7 @@ from ..errors import SnapbookError
 __all__ = ["build_parser", "main"]
 
 # One module per group of commands; each has ``register(subparsers)``.
-_COMMAND_MODULES = ["keys", "signing", "token", "doctor", "sandbox", "service", "notebooks"]
+_COMMAND_MODULES = ["keys", "signing", "token", "doctor", "sandbox", "service", "call", "notebooks"]
 
 
 def _one_line(message: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..masking import printable
 from ..workbook import copy_notebooks
 
 
@@ -22,6 +23,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 def notebooks_cmd(args: argparse.Namespace) -> int:
     written = copy_notebooks(args.out, force=args.force)
     for path in written:
-        print(f"wrote {path}")
-    print(f"open them with: jupyter lab {args.out}   (needs the lab extra: pip install 'snapbook[lab]')")
+        print(f"wrote {printable(str(path))}")
+    print(f"open them with: jupyter lab {printable(str(args.out))}   (needs the lab extra: pip install 'snapbook[lab]')")
     return 0

@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..endpoints import DEFAULT_SANDBOX_URL, SANDBOX_URL_ENV
-from ..errors import ConfigError
+from ..errors import ConfigError, KeyFileError
 from ..masking import printable
 
 #: The console runs the signature doctor on refused signatures with at most this share of one
@@ -282,6 +282,8 @@ def sandbox_cmd(args) -> int:
     for client_key, path in _clients(args.register).items():
         try:
             keys[client_key] = read_public_key(Path(path))
+        except KeyFileError as exc:  # already says what is wrong with the file, and how to fix it
+            raise ConfigError(f"--register {printable(client_key, 100)}: {exc.message}", hint=exc.hint) from None
         except OSError as exc:  # not a directory, permission denied, ...: the option, not a bug
             raise ConfigError(
                 f"--register {printable(client_key, 100)}: cannot read {printable(path, 200)}: "

@@ -14,7 +14,7 @@ import sys
 
 from ..errors import ConfigError
 from ..service_signing import DEFAULT_VERSION, explain_service_signature, verify_notification
-from ._common import add_passphrase_option, private_key_from_args
+from ._common import add_passphrase_option, private_key_from_args, shown
 
 __all__ = ["MAX_BODY_BYTES", "body_from_arg", "register", "value_from_env"]
 
@@ -53,9 +53,10 @@ def body_from_arg(value: str | None) -> bytes | None:
         else:
             with open(value, "rb") as f:
                 data = f.read(MAX_BODY_BYTES + 1)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the file name
+        why = getattr(exc, "strerror", None) or "not a usable file name"
         raise ConfigError(
-            f"Cannot read the body from {value!r}: {exc.strerror}.",
+            f"Cannot read the body from {shown(value, 120)}: {why}.",
             hint="Pass a readable file, or '-' to read stdin.",
         ) from None
     if len(data) > MAX_BODY_BYTES:

@@ -3,6 +3,9 @@
 Exit codes of ``token``: 0 a token; 1 the provider refused (code, meaning and hint are
 printed); 2 unusable input; 3 a transport failure or an answer that is not a token response.
 ``check`` prints a pass/fail table and exits 0 only when every check passes, else 1.
+
+Everything that came from the network is printed with control characters escaped
+(:func:`snapbook.masking.printable`), URLs with their userinfo masked, times in +07:00.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 
 from ..endpoints import names
 from ..errors import ConfigError, InvalidResponseError, SnapbookError, SnapResponseError, TransportError
+from ..masking import mask_url, printable
 from ._common import add_passphrase_option, passphrase_from_env
 
 #: Environment variable naming a running sandbox's base URL, for ``--env sandbox``.
@@ -37,8 +41,8 @@ def _add_target(p) -> None:
         "--origin", metavar="DOMAIN", help="optional ORIGIN header (the domain registered with the provider)"
     )
     p.add_argument(
-        "--timeout", type=float, default=10.0, metavar="SECONDS", help="timeout of each network operation: connect, each read (default 10); "
-        "reading an answer is bounded by twice this"
+        "--timeout", type=float, default=10.0, metavar="SECONDS", help="timeout of each network operation: connect, each read (default 10, at most 86400); "
+        "the whole attempt (connect, headers, body) is bounded by twice this"
     )
     p.add_argument(
         "--no-retry", action="store_true", help="one attempt only (no retries of transient failures)"
@@ -79,20 +83,49 @@ def register(sub) -> None:
     p.set_defaults(func=check_cmd)
 
 
-def _client(args, key):
-    from ..client import TokenClient
-    from ..endpoints import resolve
+def _check_args(args) -> Any:
+    """The endpoint, after every option is checked: unusable input is a ConfigError (exit 2), before any network."""
+    from ..client import MAX_TIMEOUT
+    from ..client.exchange import resolve_target
 
-    if not (math.isfinite(args.timeout) and args.timeout > 0):
+    if not (math.isfinite(args.timeout) and 0 < args.timeout <= MAX_TIMEOUT):
         raise ConfigError(
-            f"--timeout must be a finite number of seconds > 0, not {args.timeout:g}.",
+            f"--timeout must be a finite number of seconds > 0 and <= {MAX_TIMEOUT:g}, not {args.timeout:g}.",
             hint="The default is 10.",
         )
-    endpoint = resolve(args.url) if args.url else resolve(args.env)  # sandbox names read $SNAPBOOK_SANDBOX_URL
+    for name in ("max_offset", "max_latency"):
+        value = getattr(args, name, None)
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            raise ConfigError(
+                f"--{name.replace('_', '-')} must be a finite number >= 0, not {value:g}.",
+                hint="Leave it out to use the default.",
+            )
+    if args.url:
+        return resolve_target(args.url)
+    return resolve_target(args.env)  # sandbox names read $SNAPBOOK_SANDBOX_URL, else the CLI sandbox default
+
+
+def _client(args, key):
+    from ..client import TokenClient
+
+    endpoint = _check_args(args)
     options: dict[str, Any] = {"timeout": args.timeout, "origin": args.origin}
     if args.no_retry:
         options["retry"] = None
     return TokenClient(endpoint, args.client_key, key, **options)
+
+
+def _say(text: str, file: Any = None) -> None:
+    """Print one line, control characters escaped: servers and URLs can hold anything."""
+    print(printable(text), file=file or sys.stdout)
+
+
+def _dumps(data: Any, indent: int | None = None) -> str:
+    """JSON text with every non-printable character (DEL, C1, bidi overrides, ...) \\u-escaped: still valid JSON."""
+    text = json.dumps(data, ensure_ascii=False, indent=indent)
+    if text.replace("\n", "").isprintable():
+        return text
+    return "".join(c if c == "\n" or c.isprintable() else json.dumps(c)[1:-1] for c in text)
 
 
 def _error_json(exc: SnapbookError) -> dict[str, Any]:
@@ -113,6 +146,7 @@ def _error_json(exc: SnapbookError) -> dict[str, Any]:
 def token_cmd(args) -> int:
     from ..keys import read_private_key
 
+    _check_args(args)
     key = read_private_key(args.key, passphrase_from_env(args.passphrase_env))
     with _client(args, key) as client:
         try:
@@ -124,58 +158,66 @@ def token_cmd(args) -> int:
             _print_failure(args, exc)
             return EXIT_TRANSPORT
         endpoint = client.endpoint
+    from ..signing import JAKARTA
+
     offset = None if token.clock_offset is None else round(token.clock_offset.total_seconds(), 3)
+    uncertainty = token.clock_offset_uncertainty
+    url = mask_url(endpoint.url)
+    expires_at = token.expires_at.astimezone(JAKARTA).isoformat()  # one zone, +07:00 like X-TIMESTAMP
     if args.json:
         print(
-            json.dumps(
+            _dumps(
                 {
                     "ok": True,
                     "endpoint": endpoint.name,
-                    "url": endpoint.url,
+                    "url": url,
                     "httpStatus": token.http_status,
                     "response": token.response_json(show_token=args.show_token),
                     "tokenType": token.token_type,
                     "expiresIn": token.expires_in,
-                    "expiresAt": token.expires_at.isoformat(),
+                    "expiresAt": expires_at,
                     "serverTimestamp": token.server_timestamp,
                     "clockOffsetSeconds": offset,
+                    "clockOffsetUncertaintySeconds": None
+                    if uncertainty is None
+                    else round(uncertainty.total_seconds(), 3),
+                    "clockOffset": token.clock_offset_text or None,
                     "latencyMs": None if token.latency_ms is None else round(token.latency_ms, 2),
                     "attempt": token.attempt,
                     "notes": list(token.notes),
-                },
-                ensure_ascii=False,
+                }
             )
         )
         return EXIT_OK
-    print(f"POST {endpoint.url} ({endpoint.name})")
+    _say(f"POST {url} ({endpoint.name})")
     latency = "" if token.latency_ms is None else f", {token.latency_ms:.1f} ms"
-    print(f"HTTP {token.http_status}{latency}, attempt {token.attempt}")
-    print(json.dumps(token.response_json(show_token=args.show_token), indent=2, ensure_ascii=False))
-    print(f"expires at {token.expires_at.isoformat()} (in {token.expires_in} s)")
+    _say(f"HTTP {token.http_status}{latency}, attempt {token.attempt}")
+    print(_dumps(token.response_json(show_token=args.show_token), indent=2))
+    _say(f"expires at {expires_at} (in {token.expires_in} s)")
     if token.server_timestamp:
-        print(
-            f"server X-TIMESTAMP {token.server_timestamp}, clock offset (server - local) {offset:+.1f} s"
+        _say(
+            f"server X-TIMESTAMP {token.server_timestamp}, clock offset (server - local) {token.clock_offset_text}"
             if offset is not None
             else f"server X-TIMESTAMP {token.server_timestamp} (unreadable)"
         )
     for note in token.notes:
-        print(f"note: {note}")
+        _say(f"note: {note}")
     return EXIT_OK
 
 
 def _print_failure(args, exc: SnapbookError) -> None:
     if args.json:
-        print(json.dumps(_error_json(exc), ensure_ascii=False))
+        print(_dumps(_error_json(exc)))
         return
     if isinstance(exc, SnapResponseError):
-        code = (exc.response_code or "(none)")[:32]
+        code = printable(exc.response_code or "(none)", 32)
         text = exc.response_message or ""
         message = f" {(text if len(text) <= 200 else text[:199] + '…')!r}" if text else ""
-        print(f"refused: HTTP {exc.http_status}, responseCode {code}{message}", file=sys.stderr)
-        print(f"meaning: {exc.meaning}", file=sys.stderr)
-        print(f"hint: {exc.hint}", file=sys.stderr)
+        _say(f"refused: HTTP {exc.http_status}, responseCode {code}{message}", sys.stderr)
+        _say(f"meaning: {exc.meaning}", sys.stderr)
+        _say(f"hint: {exc.hint}", sys.stderr)
     else:
-        print(f"snapbook: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        _say(f"snapbook: error: {type(exc).__name__}: {exc}", sys.stderr)
 
 
 # --- snapbook check ---------------------------------------------------------------------
@@ -184,27 +226,24 @@ PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
 
 
 def check_cmd(args) -> int:
+    _check_args(args)
     rows: list[tuple[str, str, str]] = []
     _run_checks(args, rows)
     ok = all(result == PASS for _, result, _ in rows)
     if args.json:
-        print(
-            json.dumps(
-                {"ok": ok, "checks": [{"check": c, "result": r, "detail": d} for c, r, d in rows]},
-                ensure_ascii=False,
-            )
-        )
+        print(_dumps({"ok": ok, "checks": [{"check": c, "result": r, "detail": d} for c, r, d in rows]}))
     else:
         width = max(len(c) for c, _, _ in rows)
         print(f"{'check'.ljust(width)}  result  detail")
         for check, result, detail in rows:
-            print(f"{check.ljust(width)}  {result.ljust(6)}  {detail}")
+            _say(f"{check.ljust(width)}  {result.ljust(6)}  {detail}")
         print("all checks passed" if ok else "some checks failed")
     return EXIT_OK if ok else EXIT_REFUSED
 
 
 def _run_checks(args, rows: list[tuple[str, str, str]]) -> None:
     from ..keys import MIN_BITS, describe_key, read_private_key
+    from ..log import format_clock_offset
     from ..signing import make_timestamp, sign, string_to_sign, verify
 
     later = [
@@ -287,15 +326,15 @@ def _run_checks(args, rows: list[tuple[str, str, str]]) -> None:
             )
         )
     elif abs(last.clock_offset_s) <= args.max_offset:
-        rows.append(
-            ("clock offset", PASS, f"{last.clock_offset_s:+.1f} s (server - local; resolution about 1 s)")
-        )
+        shown = format_clock_offset(last.clock_offset_s, last.clock_offset_uncertainty_s)
+        rows.append(("clock offset", PASS, f"{shown} (server - local)"))
     else:
+        shown = format_clock_offset(last.clock_offset_s, last.clock_offset_uncertainty_s)
         rows.append(
             (
                 "clock offset",
                 FAIL,
-                f"{last.clock_offset_s:+.1f} s exceeds {args.max_offset:g} s: synchronise your clock (NTP); "
+                f"{shown} exceeds {args.max_offset:g} s: synchronise your clock (NTP); "
                 + "providers refuse stale timestamps",
             )
         )
