@@ -33,7 +33,9 @@ _ANSWER = json.dumps(
         "responseMessage": "Successful",
         "referenceNo": "0123456789ABCDEF",
         "accountNo": "1234567890",
-        "accountInfos": [{"balanceType": "cash", "availableBalance": {"value": "100000000.00", "currency": "IDR"}}],
+        "accountInfos": [
+            {"balanceType": "cash", "availableBalance": {"value": "100000000.00", "currency": "IDR"}}
+        ],
     },
     separators=(",", ":"),
 ).encode()
@@ -50,11 +52,14 @@ def create_app(jwt_secret: bytes, client_secret: bytes) -> Starlette:
         headers = {"X-TIMESTAMP": h.get("x-timestamp", ""), "X-CLIENT-KEY": h.get("x-client-key", "")}
         token = h.get("authorization", "")[7:]
         head_payload, _, sig = token.rpartition(".")
-        ok = hmac.compare_digest(
-            hmac.digest(jwt_secret, head_payload.encode(), "sha512"), _b64url_decode(sig)
-        ) and json.loads(_b64url_decode(head_payload.partition(".")[2]))["exp"] > time.time()
+        ok = (
+            hmac.compare_digest(hmac.digest(jwt_secret, head_payload.encode(), "sha512"), _b64url_decode(sig))
+            and json.loads(_b64url_decode(head_payload.partition(".")[2]))["exp"] > time.time()
+        )
         if ok:
-            text = f"POST:{request.url.path[6:]}:{token}:{hashlib.sha256(body).hexdigest()}:{h['x-timestamp']}"
+            text = (
+                f"POST:{request.url.path[6:]}:{token}:{hashlib.sha256(body).hexdigest()}:{h['x-timestamp']}"
+            )
             expected = hmac.digest(client_secret, text.encode(), "sha512")
             ok = hmac.compare_digest(expected, base64.b64decode(h["x-signature"]))
         if not ok:

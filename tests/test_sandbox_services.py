@@ -91,7 +91,11 @@ class Env:
 
     def new_token(self, client: str = CLIENT) -> str:
         stamp = ts(self.clock.now)
-        headers = {"X-TIMESTAMP": stamp, "X-CLIENT-KEY": client, "X-SIGNATURE": rsa_signature(self.key, f"{client}|{stamp}")}
+        headers = {
+            "X-TIMESTAMP": stamp,
+            "X-CLIENT-KEY": client,
+            "X-SIGNATURE": rsa_signature(self.key, f"{client}|{stamp}"),
+        }
         url = self.base_url + "/auth/merchants/v1.0/access-token/b2b"
         r = self.http.post(url, headers=headers, json={"grantType": "client_credentials"})
         assert r.status_code == 200, r.text
@@ -159,7 +163,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 receiver.received.append({"path": self.path, "headers": dict(self.headers), "body": body})
                 status = receiver.statuses.pop(0) if receiver.statuses else 200
@@ -182,7 +186,9 @@ class Receiver:
         h = item["headers"]
         digest = hashlib.sha256(item["body"]).hexdigest()  # the body arrives minified
         text = f"{self.url}:{h['X-VERSION']}:{digest}:{h['X-TIMESTAMP']}"
-        expected = base64.b64encode(hmac.new(secret.encode(), text.encode(), hashlib.sha512).digest()).decode()
+        expected = base64.b64encode(
+            hmac.new(secret.encode(), text.encode(), hashlib.sha512).digest()
+        ).decode()
         return hmac.compare_digest(expected, h["X-SIGNATURE"])
 
     def close(self) -> None:
@@ -232,7 +238,11 @@ def test_generate_answers_a_qris_whose_crc_an_independent_implementation_accepts
 def test_query_follows_the_qr_from_initiated_to_paid_with_a_verified_notification(env, receiver):
     ref = new_ref()
     made = env.call(GENERATE, generate_body(ref, callback=receiver.url)).json()
-    query = {"originalReferenceNo": made["referenceNo"], "originalPartnerReferenceNo": ref, "serviceCode": "47"}
+    query = {
+        "originalReferenceNo": made["referenceNo"],
+        "originalPartnerReferenceNo": ref,
+        "serviceCode": "47",
+    }
     before = env.call(QUERY, query)
     assert before.status_code == 200 and before.json()["responseCode"] == "2005100"
     assert before.json()["latestTransactionStatus"] == "01" and "paidTime" not in before.json()
@@ -249,7 +259,10 @@ def test_query_follows_the_qr_from_initiated_to_paid_with_a_verified_notificatio
     sent = json.loads(note["body"])
     assert note["body"] == minified(note["body"])
     assert sent["originalReferenceNo"] == made["referenceNo"] and sent["originalPartnerReferenceNo"] == ref
-    assert sent["latestTransactionStatus"] == "00" and sent["amount"] == {"value": "10000.00", "currency": "IDR"}
+    assert sent["latestTransactionStatus"] == "00" and sent["amount"] == {
+        "value": "10000.00",
+        "currency": "IDR",
+    }
     assert sent["additionalInfo"]["issuer"] == "BANKX" and sent["additionalInfo"]["merchantId"] == PARTNER
     assert not receiver.verifies(note, secret="another-secret")  # the receiver's check can fail
 
@@ -258,7 +271,9 @@ def test_query_follows_the_qr_from_initiated_to_paid_with_a_verified_notificatio
     assert after["paidTime"] == "2026-01-15T10:03:00+07:00" and after["additionalInfo"]["issuer"] == "BANKX"
 
     rows = [e for e in env.sb.journal if e.product == "notification"]
-    assert [(e.verdict, e.http_status, e.response_code, e.service) for e in rows] == [("delivered", 200, "2005200", "52")]
+    assert [(e.verdict, e.http_status, e.response_code, e.service) for e in rows] == [
+        ("delivered", 200, "2005200", "52")
+    ]
     with pytest.raises(SnapResponseError) as again:
         env.sb.pay(made["referenceNo"])
     assert again.value.response_code == "4045200"
@@ -334,7 +349,9 @@ def test_a_signature_over_the_unminified_body_is_refused_and_the_doctor_names_it
     headers = env.headers(GENERATE, pretty)
     stamp, token = headers["X-TIMESTAMP"], env.token
     text = f"POST:{GENERATE}:{token}:{hashlib.sha256(pretty).hexdigest()}:{stamp}"
-    headers["X-SIGNATURE"] = base64.b64encode(hmac.new(SECRET.encode(), text.encode(), hashlib.sha512).digest()).decode()
+    headers["X-SIGNATURE"] = base64.b64encode(
+        hmac.new(SECRET.encode(), text.encode(), hashlib.sha512).digest()
+    ).decode()
     r = env.http.post(env.sb.base_url + GENERATE, content=pretty, headers=headers)
     assert (r.status_code, r.json()["responseCode"]) == (401, "4014700")
     assert r.json()["responseMessage"].startswith("Unauthorized. [Signature]")
@@ -348,8 +365,14 @@ def test_replay_of_an_external_id_is_409_conflict_and_a_new_day_is_a_new_slate(e
     first = env.call(GENERATE, body, X_EXTERNAL_ID="4242")
     assert first.status_code == 200
     replay = env.call(GENERATE, generate_body(new_ref()), X_EXTERNAL_ID="4242")
-    assert (replay.status_code, replay.json()["responseCode"], replay.json()["responseMessage"]) == (409, "4094700", "Conflict")
-    other_route = env.call(QUERY, {"originalPartnerReferenceNo": "X1", "serviceCode": "47"}, X_EXTERNAL_ID="4242")
+    assert (replay.status_code, replay.json()["responseCode"], replay.json()["responseMessage"]) == (
+        409,
+        "4094700",
+        "Conflict",
+    )
+    other_route = env.call(
+        QUERY, {"originalPartnerReferenceNo": "X1", "serviceCode": "47"}, X_EXTERNAL_ID="4242"
+    )
     assert other_route.json()["responseCode"] == "4095100"  # once per partner and day, whatever the route
     env.clock.now = T0.replace(hour=23, minute=59) + timedelta(minutes=2)  # 00:01 the next day in Jakarta
     env.token = env.new_token()
@@ -363,12 +386,23 @@ def test_repeated_partner_reference_is_409_01_or_404_18_when_parameters_differ(e
     assert (same.status_code, same.json()["responseCode"]) == (409, "4094701")
     differ = env.call(GENERATE, {**generate_body(ref), "amount": {"value": "20000.00", "currency": "IDR"}})
     assert (differ.status_code, differ.json()["responseCode"], differ.json()["responseMessage"]) == (
-        404, "4044718", "Inconsistent Request")
+        404,
+        "4044718",
+        "Inconsistent Request",
+    )
 
 
 # --- every refusal of the check list ----------------------------------------------------------
 
-MANDATORY = ["Content-Type", "Authorization", "X-TIMESTAMP", "X-SIGNATURE", "X-PARTNER-ID", "X-EXTERNAL-ID", "CHANNEL-ID"]
+MANDATORY = [
+    "Content-Type",
+    "Authorization",
+    "X-TIMESTAMP",
+    "X-SIGNATURE",
+    "X-PARTNER-ID",
+    "X-EXTERNAL-ID",
+    "CHANNEL-ID",
+]
 
 
 @pytest.mark.parametrize("header", MANDATORY)
@@ -379,55 +413,186 @@ def test_each_missing_mandatory_header_is_400_02_on_balance(env, header):
     r = env.http.post(env.sb.base_url + BALANCE, content=body, headers=headers)
     if header == "Authorization":  # the standard's own case for a missing token
         assert (r.status_code, r.json()["responseCode"], r.json()["responseMessage"]) == (
-            401, "4011103", "Token Not Found (B2B)")
+            401,
+            "4011103",
+            "Token Not Found (B2B)",
+        )
         return
     assert (r.status_code, r.json()["responseCode"]) == (400, "4001102")
     assert r.json()["responseMessage"] == f"Invalid Mandatory Field [{header}]"
 
 
 CASES: list[tuple[str, dict[str, Any], Any, int, str, str]] = [
-    ("content-type", {"Content_Type": "text/plain"}, None, 400, "4004701", "Invalid Field Format [Content-Type]"),
-    ("lenient-timestamp", {"timestamp": "2026-01-15T10:00:00+0700"}, None, 400, "4004701", "Invalid Field Format [X-TIMESTAMP]"),
-    ("space-timestamp", {"timestamp": "2026-01-15 10:00:00+07:00"}, None, 400, "4004701", "Invalid Field Format [X-TIMESTAMP]"),
-    ("partner-too-long", {"X_PARTNER_ID": "P" * 37}, None, 400, "4004701", "Invalid Field Format [X-PARTNER-ID]"),
-    ("external-not-numeric", {"X_EXTERNAL_ID": "abc123"}, None, 400, "4004701", "Invalid Field Format [X-EXTERNAL-ID]"),
-    ("external-too-long", {"X_EXTERNAL_ID": "1" * 37}, None, 400, "4004701", "Invalid Field Format [X-EXTERNAL-ID]"),
+    (
+        "content-type",
+        {"Content_Type": "text/plain"},
+        None,
+        400,
+        "4004701",
+        "Invalid Field Format [Content-Type]",
+    ),
+    (
+        "lenient-timestamp",
+        {"timestamp": "2026-01-15T10:00:00+0700"},
+        None,
+        400,
+        "4004701",
+        "Invalid Field Format [X-TIMESTAMP]",
+    ),
+    (
+        "space-timestamp",
+        {"timestamp": "2026-01-15 10:00:00+07:00"},
+        None,
+        400,
+        "4004701",
+        "Invalid Field Format [X-TIMESTAMP]",
+    ),
+    (
+        "partner-too-long",
+        {"X_PARTNER_ID": "P" * 37},
+        None,
+        400,
+        "4004701",
+        "Invalid Field Format [X-PARTNER-ID]",
+    ),
+    (
+        "external-not-numeric",
+        {"X_EXTERNAL_ID": "abc123"},
+        None,
+        400,
+        "4004701",
+        "Invalid Field Format [X-EXTERNAL-ID]",
+    ),
+    (
+        "external-too-long",
+        {"X_EXTERNAL_ID": "1" * 37},
+        None,
+        400,
+        "4004701",
+        "Invalid Field Format [X-EXTERNAL-ID]",
+    ),
     ("channel", {"CHANNEL_ID": "QR-004"}, None, 400, "4004701", "Invalid Field Format [CHANNEL-ID]"),
-    ("stale", {"timestamp": "2026-01-15T09:50:00+07:00"}, None, 401, "4014700", "Unauthorized. [X-TIMESTAMP out of range]"),
+    (
+        "stale",
+        {"timestamp": "2026-01-15T09:50:00+07:00"},
+        None,
+        401,
+        "4014700",
+        "Unauthorized. [X-TIMESTAMP out of range]",
+    ),
     ("not-bearer", {"Authorization": "Basic abc"}, None, 401, "4014701", "Invalid Token (B2B)"),
     ("tampered-token", {"token": "TAMPER"}, None, 401, "4014701", "Invalid Token (B2B)"),
     ("other-partner", {"X_PARTNER_ID": "MCP9999"}, None, 401, "4014700", "Unauthorized. [X-PARTNER-ID]"),
     ("wrong-secret", {"secret": "not-the-secret"}, None, 401, "4014700", "Unauthorized. [Signature]"),
     ("not-base64", {"X_SIGNATURE": "***"}, None, 401, "4014700", "Unauthorized. [Signature]"),
     ("not-json", {}, b"notjson", 400, "4004700", "Bad Request (body is not valid JSON)"),
-    ("not-json-spaces", {"X_SIGNATURE": "AAAA"}, b"not json", 400, "4004700", "Bad Request (body is not JSON)"),
+    (
+        "not-json-spaces",
+        {"X_SIGNATURE": "AAAA"},
+        b"not json",
+        400,
+        "4004700",
+        "Bad Request (body is not JSON)",
+    ),
     ("not-object", {}, b"[1,2]", 400, "4004700", "Bad Request"),
-    ("no-ref", {}, {"amount": {"value": "1.00", "currency": "IDR"}, "additionalInfo": {"callbackUrl": "http://127.0.0.1/c"}},
-     400, "4004702", "Invalid Mandatory Field [partnerReferenceNo]"),
+    (
+        "no-ref",
+        {},
+        {
+            "amount": {"value": "1.00", "currency": "IDR"},
+            "additionalInfo": {"callbackUrl": "http://127.0.0.1/c"},
+        },
+        400,
+        "4004702",
+        "Invalid Mandatory Field [partnerReferenceNo]",
+    ),
     ("ref-format", {}, generate_body("INV-1"), 400, "4004701", "Invalid Field Format [partnerReferenceNo]"),
-    ("no-amount", {}, {"partnerReferenceNo": "A1", "additionalInfo": {"callbackUrl": "http://127.0.0.1/c"}},
-     400, "4004702", "Invalid Mandatory Field [amount]"),
-    ("amount-decimals", {}, {**generate_body("A2"), "amount": {"value": "10000", "currency": "IDR"}},
-     400, "4004701", "Invalid Field Format [amount.value]"),
-    ("amount-number", {}, {**generate_body("A3"), "amount": {"value": 10000.0, "currency": "IDR"}},
-     400, "4004701", "Invalid Field Format [amount.value]"),
-    ("currency", {}, {**generate_body("A4"), "amount": {"value": "1.00", "currency": "USD"}},
-     400, "4004701", "Invalid Field Format [amount.currency]"),
-    ("no-callback", {}, {**generate_body("A5"), "additionalInfo": {}}, 400, "4004702",
-     "Invalid Mandatory Field [additionalInfo.callbackUrl]"),
-    ("callback-relative", {}, generate_body("A6", callback="/callback"), 400, "4004701",
-     "Invalid Field Format [additionalInfo.callbackUrl]"),
-    ("callback-remote", {}, generate_body("A7", callback="https://merchant.example/callback"), 400, "4004701",
-     "Invalid Field Format [additionalInfo.callbackUrl]"),
-    ("validity-short", {}, {**generate_body("A8"), "validityPeriod": "2026-01-15T10:05:00+07:00"}, 400, "4004701",
-     "Invalid Field Format [validityPeriod]"),
-    ("validity-long", {}, {**generate_body("A9"), "validityPeriod": "2026-01-15T12:00:00+07:00"}, 400, "4004701",
-     "Invalid Field Format [validityPeriod]"),
-    ("terminal", {}, {**generate_body("A10"), "terminalId": "T" * 17}, 400, "4004701", "Invalid Field Format [terminalId]"),
+    (
+        "no-amount",
+        {},
+        {"partnerReferenceNo": "A1", "additionalInfo": {"callbackUrl": "http://127.0.0.1/c"}},
+        400,
+        "4004702",
+        "Invalid Mandatory Field [amount]",
+    ),
+    (
+        "amount-decimals",
+        {},
+        {**generate_body("A2"), "amount": {"value": "10000", "currency": "IDR"}},
+        400,
+        "4004701",
+        "Invalid Field Format [amount.value]",
+    ),
+    (
+        "amount-number",
+        {},
+        {**generate_body("A3"), "amount": {"value": 10000.0, "currency": "IDR"}},
+        400,
+        "4004701",
+        "Invalid Field Format [amount.value]",
+    ),
+    (
+        "currency",
+        {},
+        {**generate_body("A4"), "amount": {"value": "1.00", "currency": "USD"}},
+        400,
+        "4004701",
+        "Invalid Field Format [amount.currency]",
+    ),
+    (
+        "no-callback",
+        {},
+        {**generate_body("A5"), "additionalInfo": {}},
+        400,
+        "4004702",
+        "Invalid Mandatory Field [additionalInfo.callbackUrl]",
+    ),
+    (
+        "callback-relative",
+        {},
+        generate_body("A6", callback="/callback"),
+        400,
+        "4004701",
+        "Invalid Field Format [additionalInfo.callbackUrl]",
+    ),
+    (
+        "callback-remote",
+        {},
+        generate_body("A7", callback="https://merchant.example/callback"),
+        400,
+        "4004701",
+        "Invalid Field Format [additionalInfo.callbackUrl]",
+    ),
+    (
+        "validity-short",
+        {},
+        {**generate_body("A8"), "validityPeriod": "2026-01-15T10:05:00+07:00"},
+        400,
+        "4004701",
+        "Invalid Field Format [validityPeriod]",
+    ),
+    (
+        "validity-long",
+        {},
+        {**generate_body("A9"), "validityPeriod": "2026-01-15T12:00:00+07:00"},
+        400,
+        "4004701",
+        "Invalid Field Format [validityPeriod]",
+    ),
+    (
+        "terminal",
+        {},
+        {**generate_body("A10"), "terminalId": "T" * 17},
+        400,
+        "4004701",
+        "Invalid Field Format [terminalId]",
+    ),
 ]
 
 
-@pytest.mark.parametrize("over, body, status, code, message", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    "over, body, status, code, message", [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
 def test_each_refusal_of_generate(env, over, body, status, code, message):
     if over.get("token") == "TAMPER":
         over = {**over, "token": env.token[:-4] + ("AAAA" if not env.token.endswith("AAAA") else "BBBB")}
@@ -447,7 +612,9 @@ def test_an_expired_token_and_one_from_another_sandbox_are_invalid(env, private_
     assert (r.status_code, r.json()["responseCode"]) == (401, "4014701")
     env.clock.now += timedelta(seconds=901)
     r = env.call(GENERATE, generate_body(new_ref()))
-    assert (r.status_code, r.json()["responseCode"]) == (401, "4014701") and "expired" in r.json()["responseMessage"]
+    assert (r.status_code, r.json()["responseCode"]) == (401, "4014701") and "expired" in r.json()[
+        "responseMessage"
+    ]
 
 
 def test_service_routes_take_milliseconds_and_z_but_no_lenient_extras_even_in_lenient_mode(env):
@@ -523,14 +690,21 @@ def test_a_client_without_a_secret_cannot_make_service_calls(private_key):
 
 
 @pytest.mark.parametrize(
-    "path, code", [("/api/v1.2/transfer-interbank", "4041800"), ("/v1.0/qr/qr-mpm-refund", "4047800"), ("/v1.0/debit/payment-host-to-host", "4040000")]
+    "path, code",
+    [
+        ("/api/v1.2/transfer-interbank", "4041800"),
+        ("/v1.0/qr/qr-mpm-refund", "4047800"),
+        ("/v1.0/debit/payment-host-to-host", "4040000"),
+    ],
 )
 def test_other_service_paths_are_not_served_and_the_answer_lists_what_is(env, path, code):
     r = env.http.post(env.sb.base_url + path, json={})
     assert (r.status_code, r.json()["responseCode"]) == (404, code)
     assert r.json()["responseMessage"] == "Not Found. [Not served by this sandbox]"
     served = r.json()["additionalInfo"]["served"]
-    assert f"POST {GENERATE}" in served and f"POST {BALANCE}" in served and "POST /sandbox/v1.0/qr/pay" in served
+    assert (
+        f"POST {GENERATE}" in served and f"POST {BALANCE}" in served and "POST /sandbox/v1.0/qr/pay" in served
+    )
 
 
 # --- journal, secrets, faults -----------------------------------------------------------------
@@ -541,7 +715,12 @@ def test_journal_rows_carry_service_external_id_and_reference_with_secrets_maske
     r = env.call(GENERATE, generate_body(ref), X_EXTERNAL_ID="777001")
     assert r.status_code == 200
     row = env.sb.journal[-1]
-    assert (row.service, row.external_id, row.partner_reference_no, row.client_key) == ("47", "777001", ref, CLIENT)
+    assert (row.service, row.external_id, row.partner_reference_no, row.client_key) == (
+        "47",
+        "777001",
+        ref,
+        CLIENT,
+    )
     df = env.sb.journal.to_dataframe()
     text = df.to_csv() + "\n".join(e.line() for e in env.sb.journal) + repr(env.sb.provider.service_clients)
     assert SECRET not in text and env.token not in text
@@ -549,8 +728,15 @@ def test_journal_rows_carry_service_external_id_and_reference_with_secrets_maske
     assert "service=47 external_id=777001" in row.line()
 
 
-@pytest.mark.parametrize("kind, status, code", [("rate_429", 429, "4294700"), ("rate_500", 500, "5004700"),
-                                                ("rate_503", 503, "5034700"), ("rate_504", 504, "5044700")])
+@pytest.mark.parametrize(
+    "kind, status, code",
+    [
+        ("rate_429", 429, "4294700"),
+        ("rate_500", 500, "5004700"),
+        ("rate_503", 503, "5034700"),
+        ("rate_504", 504, "5044700"),
+    ],
+)
 def test_faults_cover_the_service_routes(env, kind, status, code):
     env.sb.faults = Faults(**{kind: 1.0})
     r = env.call(GENERATE, generate_body(new_ref()))
@@ -609,12 +795,22 @@ def test_cli_registers_secrets_from_env_lists_routes_and_pays(private_key, tmp_p
         assert f"partner {PARTNER}" in text and "$SANDBOX_TEST_SECRET" in text and SECRET not in text
         e = Env(None, Clock(datetime.now(JAKARTA)), private_key, base_url=base)
         made = e.call(GENERATE, generate_body(new_ref(), callback=receiver.url)).json()
-        pay = [sys.executable, "-m", "snapbook", "sandbox-pay", "--url", base, made["referenceNo"], "--issuer", "BANKX"]
-        done = subprocess.run(pay, capture_output=True, text=True, timeout=60, env=env)
+        pay = [
+            sys.executable,
+            "-m",
+            "snapbook",
+            "sandbox-pay",
+            "--url",
+            base,
+            made["referenceNo"],
+            "--issuer",
+            "BANKX",
+        ]
+        done = subprocess.run(pay, capture_output=True, text=True, timeout=60, env=env, check=False)
         assert done.returncode == 0, done.stdout + done.stderr
         assert "attempt 1: HTTP 200 2005200" in done.stdout and done.stdout.rstrip().endswith("delivered")
         assert len(receiver.received) == 1 and receiver.verifies(receiver.received[0])
-        again = subprocess.run(pay, capture_output=True, text=True, timeout=60, env=env)
+        again = subprocess.run(pay, capture_output=True, text=True, timeout=60, env=env, check=False)
         assert again.returncode == 1 and "404 4045200" in again.stdout
         e.http.close()
     finally:
@@ -649,7 +845,13 @@ def test_real_answers_and_the_notification_match_the_documented_schemas(env, rec
         check({"responseCode": "2004700"}, "QrGenerateResponse")
     post = doc["paths"][GENERATE]["post"]
     assert "paymentNotification" in post["callbacks"]
-    assert {p["name"] for p in post["parameters"]} == {"X-TIMESTAMP", "X-SIGNATURE", "X-PARTNER-ID", "X-EXTERNAL-ID", "CHANNEL-ID"}
+    assert {p["name"] for p in post["parameters"]} == {
+        "X-TIMESTAMP",
+        "X-SIGNATURE",
+        "X-PARTNER-ID",
+        "X-EXTERNAL-ID",
+        "CHANNEL-ID",
+    }
     assert set(post["responses"]) == {"200", "400", "401", "404", "409", "429", "500", "503", "504"}
     assert doc["paths"][BALANCE]["post"]["security"] == [{"bearer": []}]
 
@@ -714,7 +916,9 @@ class _HostileReceiver:
             try:
                 conn.recv(65536)
                 if self.mode == "huge":
-                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 52428800\r\n\r\n")
+                    conn.sendall(
+                        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 52428800\r\n\r\n"
+                    )
                     chunk = b"[" * 65536
                     for _ in range(800):  # at most 50 MB, and the sender stops reading long before
                         if self.stop.is_set():
@@ -739,7 +943,9 @@ def test_delivery_to_a_receiver_that_never_answers_is_bounded_per_attempt():
     silent = _HostileReceiver("silent")
     try:
         started = time.monotonic()
-        outcome = asyncio.run(deliver(silent.url, b"{}", b"secret", clock=lambda: T0, timeout=0.3, retries=2, backoff=0.01))
+        outcome = asyncio.run(
+            deliver(silent.url, b"{}", b"secret", clock=lambda: T0, timeout=0.3, retries=2, backoff=0.01)
+        )
         took = time.monotonic() - started
     finally:
         silent.close()
@@ -790,8 +996,17 @@ def test_hostile_service_requests_never_get_a_5xx_and_always_snap_json(env):
     from hypothesis import strategies as st
 
     text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=60).map(str.strip)
-    header_names = st.sampled_from(["Authorization", "X-TIMESTAMP", "X-SIGNATURE", "X-PARTNER-ID", "X-EXTERNAL-ID",
-                                    "CHANNEL-ID", "Content-Type"])
+    header_names = st.sampled_from(
+        [
+            "Authorization",
+            "X-TIMESTAMP",
+            "X-SIGNATURE",
+            "X-PARTNER-ID",
+            "X-EXTERNAL-ID",
+            "CHANNEL-ID",
+            "Content-Type",
+        ]
+    )
     json_values = st.recursive(
         st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | text,
         lambda children: st.lists(children, max_size=3) | st.dictionaries(text, children, max_size=3),
@@ -799,8 +1014,12 @@ def test_hostile_service_requests_never_get_a_5xx_and_always_snap_json(env):
     )
 
     @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
-    @given(st.sampled_from([GENERATE, QUERY, BALANCE]), st.dictionaries(header_names, text, max_size=7),
-           json_values, st.booleans())
+    @given(
+        st.sampled_from([GENERATE, QUERY, BALANCE]),
+        st.dictionaries(header_names, text, max_size=7),
+        json_values,
+        st.booleans(),
+    )
     def check(path: str, over: dict[str, str], data: Any, keep_valid_headers: bool) -> None:
         raw = json.dumps(data).encode()
         headers = env.headers(path, raw) if keep_valid_headers else {}

@@ -10,12 +10,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from test_sandbox_services import BALANCE, CLIENT, GENERATE, PARTNER, QUERY, SECRET, Receiver, new_ref
 
 from snapbook.client.service import ServiceClient
 from snapbook.errors import SnapResponseError
 from snapbook.sandbox import Sandbox, SandboxConfig
-
-from test_sandbox_services import BALANCE, CLIENT, GENERATE, PARTNER, QUERY, SECRET, Receiver, new_ref
 
 
 @pytest.fixture
@@ -28,17 +27,30 @@ def sandbox(private_key):
 def test_generate_pay_notification_query_through_the_service_client(sandbox, private_key):
     receiver = Receiver([500])  # the first delivery fails: the sandbox retries
     try:
-        with ServiceClient(sandbox.base_url, CLIENT, private_key, SECRET, partner_id=PARTNER, channel_id="QR004",
-                           token_url=sandbox.token_url("payment")) as client:
+        with ServiceClient(
+            sandbox.base_url,
+            CLIENT,
+            private_key,
+            SECRET,
+            partner_id=PARTNER,
+            channel_id="QR004",
+            token_url=sandbox.token_url("payment"),
+        ) as client:
             ref = new_ref()
-            made = client.post(GENERATE, {
-                "partnerReferenceNo": ref,
-                "amount": {"value": "25000.00", "currency": "IDR"},
-                "additionalInfo": {"callbackUrl": receiver.url},
-            })
+            made = client.post(
+                GENERATE,
+                {
+                    "partnerReferenceNo": ref,
+                    "amount": {"value": "25000.00", "currency": "IDR"},
+                    "additionalInfo": {"callbackUrl": receiver.url},
+                },
+            )
             assert made.response_code == "2004700" and made.data["partnerReferenceNo"] == ref
-            query = {"originalReferenceNo": made.data["referenceNo"], "originalPartnerReferenceNo": ref,
-                     "serviceCode": "47"}
+            query = {
+                "originalReferenceNo": made.data["referenceNo"],
+                "originalPartnerReferenceNo": ref,
+                "serviceCode": "47",
+            }
             assert client.post(QUERY, query).data["latestTransactionStatus"] == "01"
 
             paid = sandbox.pay(made.data["referenceNo"], issuer="BANKX")
@@ -46,7 +58,10 @@ def test_generate_pay_notification_query_through_the_service_client(sandbox, pri
 
             status = client.post(QUERY, query)
             assert status.response_code == "2005100" and status.data["latestTransactionStatus"] == "00"
-            assert status.data["paidTime"] and status.data["amount"] == {"value": "25000.00", "currency": "IDR"}
+            assert status.data["paidTime"] and status.data["amount"] == {
+                "value": "25000.00",
+                "currency": "IDR",
+            }
 
             with pytest.raises(SnapResponseError) as unknown:
                 client.post(QUERY, {**query, "originalReferenceNo": "NOSUCH1"})
@@ -66,8 +81,15 @@ def test_generate_pay_notification_query_through_the_service_client(sandbox, pri
 
 
 def test_senmo_balance_through_the_service_client(sandbox, private_key):
-    with ServiceClient(sandbox.base_url, CLIENT, private_key, SECRET, partner_id=PARTNER, channel_id="api",
-                       token_url=sandbox.token_url("disbursement")) as client:
+    with ServiceClient(
+        sandbox.base_url,
+        CLIENT,
+        private_key,
+        SECRET,
+        partner_id=PARTNER,
+        channel_id="api",
+        token_url=sandbox.token_url("disbursement"),
+    ) as client:
         answer = client.post(BALANCE, {"accountNo": "1234567890", "balanceType": "cash"})
     assert answer.response_code == "2001100"
     assert answer.data["accountInfos"][0]["availableBalance"]["currency"] == "IDR"

@@ -25,7 +25,7 @@ _DOCTOR_SHARE = 0.05
 _DOCTOR_BURST = 0.25
 
 
-def _number(kind: type[int] | type[float], low: float, high: float, what: str) -> Callable[[str], Any]:
+def _number(kind: type[int | float], low: float, high: float, what: str) -> Callable[[str], Any]:
     """An argparse type: a finite ``kind`` within [low, high], else a one-line usage error (exit 2)."""
 
     def parse(text: str) -> Any:
@@ -159,9 +159,10 @@ def register(sub) -> None:
     pay = sub.add_parser(
         "sandbox-pay",
         help="pay a QR generated on a running sandbox and show how its notification was delivered",
-        description="Marks the QR REFERENCE_NO paid on a running `snapbook sandbox` (POST /sandbox/v1.0/qr/pay), "
-        "which then posts the signed notification to the QR's callbackUrl. Exit 0 when the callback answered "
-        "HTTP 200, 1 when it did not (or the QR is unknown, expired or paid), 3 when the sandbox is unreachable.",
+        description="Marks the QR REFERENCE_NO paid on a running `snapbook sandbox` "
+        "(POST /sandbox/v1.0/qr/pay), which then posts the signed notification to the QR's "
+        "callbackUrl. Exit 0 when the callback answered HTTP 200, 1 when it did not (or the QR is "
+        "unknown, expired or paid), 3 when the sandbox is unreachable.",
     )
     pay.add_argument("reference_no", metavar="REFERENCE_NO", help="the referenceNo qr-mpm-generate answered")
     pay.add_argument(
@@ -193,7 +194,8 @@ def _pairs(option: str, pairs: list[str], what: str, known: dict[str, str]) -> d
         if not sep or not client_key or not value:
             raise ConfigError(
                 f"{option} {printable(repr(pair), 200)} is not CLIENT_KEY={what}.",
-                hint=f"For example: {option} MCP00000001={'SNAP_CLIENT_SECRET' if what == 'ENV_VAR' else 'MCP2021110228'}",
+                hint=f"For example: {option} MCP00000001="
+                + ("SNAP_CLIENT_SECRET" if what == "ENV_VAR" else "MCP2021110228"),
             )
         if client_key not in known:
             raise ConfigError(
@@ -216,7 +218,8 @@ def _secrets(pairs: list[str], known: dict[str, str]) -> dict[str, str]:
             raise ConfigError(
                 f"--client-secret {printable(client_key, 100)}: the environment variable "
                 f"{printable(name, 100)} is not set (or empty).",
-                hint=f"export {printable(name, 100)}=... with the client secret; it is never given on the command line.",
+                hint=f"export {printable(name, 100)}=... with the client secret; "
+                "it is never given on the command line.",
             )
         out[client_key] = value
     return out
@@ -414,28 +417,35 @@ def sandbox_pay_cmd(args) -> int:
             answer = client.post(base + PAY_PATH, json=body)
         data = answer.json()
     except httpx.HTTPError as exc:
-        print(f"snapbook: error: cannot reach the sandbox at {printable(base, 200)}: {type(exc).__name__}", file=sys.stderr)
+        where = printable(base, 200)
+        print(f"snapbook: error: cannot reach the sandbox at {where}: {type(exc).__name__}", file=sys.stderr)
         return 3
     except ValueError:
-        print(f"snapbook: error: {printable(base, 200)} did not answer JSON (is it a snapbook sandbox?)", file=sys.stderr)
+        where = printable(base, 200)
+        print(f"snapbook: error: {where} did not answer JSON (is it a snapbook sandbox?)", file=sys.stderr)
         return 3
     if not isinstance(data, dict):
         print("snapbook: error: the sandbox's answer is not a JSON object", file=sys.stderr)
         return 3
-    code, message = printable(str(data.get("responseCode", "")), 16), printable(str(data.get("responseMessage", "")), 160)
+    code = printable(str(data.get("responseCode", "")), 16)
+    message = printable(str(data.get("responseMessage", "")), 160)
     if answer.status_code != 200:
         print(f"refused: {answer.status_code} {code} {message}")
         return 1
-    print(f"paid: {printable(str(data.get('referenceNo')), 80)} at {printable(str(data.get('paidTime')), 40)}")
+    reference = printable(str(data.get("referenceNo")), 80)
+    paid_time = printable(str(data.get("paidTime")), 40)
+    print(f"paid: {reference} at {paid_time}")
     notification = data.get("notification") if isinstance(data.get("notification"), dict) else {}
     print(f"notification to {printable(str(notification.get('callbackUrl', '')), 200)}")
     for attempt in notification.get("attempts", []) or []:
         if isinstance(attempt, dict):
             status = attempt.get("httpStatus") or "---"
             error = printable(str(attempt.get("error") or ""), 160)
+            number = printable(str(attempt.get("attempt")), 4)
+            code = printable(str(attempt.get("responseCode") or ""), 16)
+            latency = printable(str(attempt.get("latencyMs")), 12)
             print(
-                f"  attempt {printable(str(attempt.get('attempt')), 4)}: HTTP {printable(str(status), 4)} "
-                f"{printable(str(attempt.get('responseCode') or ''), 16)} {printable(str(attempt.get('latencyMs')), 12)} ms"
+                f"  attempt {number}: HTTP {printable(str(status), 4)} {code} {latency} ms"
                 + (f" ({error})" if error else "")
             )
     if notification.get("refused"):

@@ -32,7 +32,7 @@ import threading
 import time
 from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, ClassVar
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.applications import Starlette
@@ -121,7 +121,10 @@ def _check_secret(secret: str | bytes | None) -> bytes | None:
     """The client secret as bytes, refused (typed) when empty, not text, or wrapped in whitespace."""
     if secret is None:
         return None
-    hint = "Pass the client secret exactly as registered with Ifortepay (letters, digits, !@#$%^), no newline."
+    hint = (
+        "Pass the client secret exactly as registered with Ifortepay (letters, digits, !@#$%^), "
+        "no newline."
+    )
     if isinstance(secret, str):
         data = secret.encode("utf-8")
     elif isinstance(secret, (bytes, bytearray)):
@@ -138,7 +141,8 @@ def _check_secret(secret: str | bytes | None) -> bytes | None:
 def _check_partner_id(partner_id: object) -> str:
     if not isinstance(partner_id, str) or not PARTNER_ID.fullmatch(partner_id):
         raise ConfigError(
-            f"partner_id {printable(repr(partner_id), 60)} is not an X-PARTNER-ID (printable, at most 36 characters).",
+            f"partner_id {printable(repr(partner_id), 60)} is not an X-PARTNER-ID "
+            "(printable, at most 36 characters).",
             hint="Use the merchant id Ifortepay gave, e.g. MCP2021110228; it defaults to the client key.",
         )
     return partner_id
@@ -214,7 +218,11 @@ class Provider:
         secret_bytes = _check_secret(secret)
         partner = client_key if partner_id is None else _check_partner_id(partner_id)
         with self._lock:
-            taken = [c for c in self._service_clients.values() if c.partner_id == partner and c.client_key != client_key]
+            taken = [
+                c
+                for c in self._service_clients.values()
+                if c.partner_id == partner and c.client_key != client_key
+            ]
             if taken:
                 raise ConfigError(
                     f"Partner id {printable(partner, 40)} is already registered for client "
@@ -699,8 +707,11 @@ def create_app(
         if exc.status_code == 404 and path.startswith(_SERVICE_PREFIXES) and "access-token" not in path:
             service, verdict, body = unserved(path)
             info["service"] = service
-            verdict = with_notes(verdict, "404xx00 here is this sandbox's 'not served' answer (the standard's is "
-                                 "'Invalid Transaction Status')")
+            verdict = with_notes(
+                verdict,
+                "404xx00 here is this sandbox's 'not served' answer (the standard's is "
+                "'Invalid Transaction Status')",
+            )
             provider.record_verdict(info, started, verdict)
             return provider.answer(404, body, headers.get("x-client-key", ""))
         if exc.status_code == 404:  # 4047300 is this sandbox's own code (codes.SANDBOX_CODES)
@@ -743,7 +754,8 @@ def create_app(
     from .service_routes import PAY_PATH, ServiceRouteApp, pay, unserved
 
     routes += [
-        Route(path, ServiceRouteApp(provider, route), methods=["POST"]) for path, route in SERVED_SERVICES.items()
+        Route(path, ServiceRouteApp(provider, route), methods=["POST"])
+        for path, route in SERVED_SERVICES.items()
     ]
 
     class _PayRoute:  # an ASGI app (not a function, which Starlette would call with a Request)
@@ -774,7 +786,7 @@ class _SandboxApp(Starlette):
     share of the cheapest answers) only add cost there; 404, 405 and the other routes are unchanged.
     """
 
-    direct: dict[str, Any] = {}
+    direct: ClassVar[dict[str, Any]] = {}  # replaced per app by create_app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope.get("method") == "POST":

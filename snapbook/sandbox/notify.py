@@ -120,7 +120,9 @@ def _response_code(data: bytes) -> str:
     return printable(code, 16) if isinstance(code, str) else ""
 
 
-async def _attempt(client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+async def _attempt(
+    client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str]
+) -> tuple[int, str]:
     """(HTTP status, the answer's responseCode) of one POST, its answer read within bounds."""
     async with client.stream("POST", url, content=body, headers=headers) as response:
         return response.status_code, _response_code(await _read_bounded(response))

@@ -156,7 +156,11 @@ def _schemas() -> dict[str, Any]:
             "required": ["accountNo"],
             "properties": {
                 "accountNo": {"type": "string", "pattern": "^[A-Za-z0-9]{1,16}$"},
-                "balanceType": {"type": "string", "const": "cash", "description": "A single string on Senmo."},
+                "balanceType": {
+                    "type": "string",
+                    "const": "cash",
+                    "description": "A single string on Senmo.",
+                },
                 "partnerReferenceNo": ref,
             },
         },
@@ -278,13 +282,17 @@ def _callback() -> dict[str, Any]:
                     "Retried up to 3 times (backoff 0.5 s, doubled) until HTTP 200, each attempt bounded by "
                     "the sandbox's notify timeout and journaled.",
                     "parameters": [
-                        _header("X-TIMESTAMP", "The sandbox's time, +07:00.", "2026-01-15T10:03:00+07:00", "^.+$"),
+                        _header(
+                            "X-TIMESTAMP", "The sandbox's time, +07:00.", "2026-01-15T10:03:00+07:00", "^.+$"
+                        ),
                         _header("X-SIGNATURE", "The notification signature (base64).", "AAAA", _SIGNATURE),
                         _header("X-VERSION", "The signature's version.", "v1", "^v1$"),
                     ],
                     "requestBody": {
                         "required": True,
-                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/QrNotification"}}},
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/QrNotification"}}
+                        },
                     },
                     "responses": {
                         "200": {"description": "Received: the sandbox stops retrying."},
@@ -296,7 +304,9 @@ def _callback() -> dict[str, Any]:
     }
 
 
-def _errors(ss: str, route: ServiceRoute, error: Any, response_headers: dict[str, Any], faults: str) -> dict[str, Any]:
+def _errors(
+    ss: str, route: ServiceRoute, error: Any, response_headers: dict[str, Any], faults: str
+) -> dict[str, Any]:
     errors: dict[str, Any] = {
         "400": error(
             "Missing or malformed header or field, unreadable or oversized body.",
@@ -309,7 +319,11 @@ def _errors(ss: str, route: ServiceRoute, error: Any, response_headers: dict[str
         ),
         "409": error(
             "X-EXTERNAL-ID already used by this partner today (409SS00)"
-            + ("; partnerReferenceNo already used with the same parameters (409SS01)." if route is GENERATE else "."),
+            + (
+                "; partnerReferenceNo already used with the same parameters (409SS01)."
+                if route is GENERATE
+                else "."
+            ),
             [f"409{ss}00", f"409{ss}01"] if route is GENERATE else [f"409{ss}00"],
         ),
         "429": error(
@@ -323,7 +337,10 @@ def _errors(ss: str, route: ServiceRoute, error: Any, response_headers: dict[str
                 }
             },
         ),
-        "500": error(f"500{ss}00: injected general error ({faults}) 500{ss}01: a sandbox bug.", [f"500{ss}00", f"500{ss}01"]),
+        "500": error(
+            f"500{ss}00: injected general error ({faults}) 500{ss}01: a sandbox bug.",
+            [f"500{ss}00", f"500{ss}01"],
+        ),
         "503": error(f"Service unavailable; 503{ss}00 is a sandbox code. " + faults, [f"503{ss}00"]),
         "504": error("Timeout. " + faults, [f"504{ss}00"]),
     }
@@ -377,7 +394,12 @@ def service_paths(
                 ),
                 _header("X-SIGNATURE", "See the description.", "AAAA", _SIGNATURE),
                 _header("X-PARTNER-ID", "The partner (merchant) id, String(36).", "MCP2021110228", _PARTNER),
-                _header("X-EXTERNAL-ID", "Numeric String(36), once per partner and day.", "41807553358950093184", _EXTERNAL),
+                _header(
+                    "X-EXTERNAL-ID",
+                    "Numeric String(36), once per partner and day.",
+                    "41807553358950093184",
+                    _EXTERNAL,
+                ),
                 _header(
                     "CHANNEL-ID",
                     "Senmo: 'api'." if route.channel else "Letters and digits, e.g. QR004.",
@@ -418,9 +440,13 @@ def service_paths(
                     "description": "Paid. responseCode: 2005200; notification.delivered says whether the "
                     "callback answered HTTP 200.",
                     "headers": response_headers,
-                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/QrPayResponse"}}},
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/QrPayResponse"}}
+                    },
                 },
-                "400": error("Unreadable body or a missing/malformed field.", ["4005200", "4005201", "4005202"]),
+                "400": error(
+                    "Unreadable body or a missing/malformed field.", ["4005200", "4005201", "4005202"]
+                ),
                 "404": error(
                     "Unknown referenceNo (4045201); expired or already paid (4045200 Invalid Transaction Status).",
                     ["4045200", "4045201"],

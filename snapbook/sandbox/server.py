@@ -469,7 +469,9 @@ class Sandbox:
         """The full URL of a service route, e.g. ``service_url("/v1.0/qr/qr-mpm-generate")``."""
         return self.base_url + path
 
-    def pay(self, reference_no: str, *, issuer: str | None = None, timeout: float | None = None) -> dict[str, Any]:
+    def pay(
+        self, reference_no: str, *, issuer: str | None = None, timeout: float | None = None
+    ) -> dict[str, Any]:
         """Pay the QR ``reference_no`` and deliver its notification; the pay route's JSON answer.
 
         The answer's ``notification`` says whether the callback answered HTTP 200 and lists each

@@ -64,8 +64,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ..errors import BodyFormatError, SnapbookError, TimestampError
 from ..masking import mask
-from ..signing import JAKARTA, parse_timestamp
 from ..service_signing import Verification, sign_symmetric, verify_asymmetric, verify_symmetric
+from ..signing import parse_timestamp
 from .checks import MAX_MESSAGE, Verdict, _clip, _load_json, _short, with_reason
 
 __all__ = [
@@ -100,7 +100,9 @@ class ServiceRoute:
 
 GENERATE = ServiceRoute("/v1.0/qr/qr-mpm-generate", "47", "payment", "Generate QR MPM (QRIS)", True)
 QUERY = ServiceRoute("/v1.0/qr/qr-mpm-query", "51", "payment", "Query Payment QR MPM (QRIS)", True)
-BALANCE = ServiceRoute("/api/v1.0/balance-inquiry", "11", "disbursement", "Balance Inquiry (Senmo)", False, "api")
+BALANCE = ServiceRoute(
+    "/api/v1.0/balance-inquiry", "11", "disbursement", "Balance Inquiry (Senmo)", False, "api"
+)
 
 #: The service routes served, by path.
 SERVED_SERVICES: dict[str, ServiceRoute] = {r.path: r for r in (GENERATE, QUERY, BALANCE)}
@@ -197,8 +199,7 @@ class ExternalIds:
             if key in seen:
                 return False
             seen[key] = None
-            if day < self._oldest_day:
-                self._oldest_day = day
+            self._oldest_day = min(self._oldest_day, day)
             if len(seen) > self.max_ids or self._oldest_day < day - 1:
                 while seen and (len(seen) > self.max_ids or next(iter(seen))[0] < day - 1):
                     del seen[next(iter(seen))]
@@ -302,16 +303,27 @@ def check_service_call(
                 continue  # present, or the asymmetric form (judged at step 6)
             why = "is empty" if table.get(lower) else "is missing"
             if name == "Authorization":  # the standard's own case for it (HTTP clients expect 401 too)
-                return no(401, "03", "Token Not Found (B2B)", f"header Authorization {why}; send 'Bearer <accessToken>'")
+                return no(
+                    401,
+                    "03",
+                    "Token Not Found (B2B)",
+                    f"header Authorization {why}; send 'Bearer <accessToken>'",
+                )
             return no(400, "02", f"Invalid Mandatory Field [{name}]", f"header {name} {why}")
     timestamp, signature = values["X-TIMESTAMP"], values["X-SIGNATURE"]
     partner_id, external_id = values["X-PARTNER-ID"], values["X-EXTERNAL-ID"]
 
     # 4. formats
     content_type = values["Content-Type"]
-    if content_type != "application/json" and content_type.split(";", 1)[0].strip().lower() != "application/json":
+    if (
+        content_type != "application/json"
+        and content_type.split(";", 1)[0].strip().lower() != "application/json"
+    ):
         return no(
-            400, "01", "Invalid Field Format [Content-Type]", f"Content-Type is {_short(content_type)}; send application/json"
+            400,
+            "01",
+            "Invalid Field Format [Content-Type]",
+            f"Content-Type is {_short(content_type)}; send application/json",
         )
     try:
         sent = _sent_at(timestamp)
@@ -323,7 +335,12 @@ def check_service_call(
             f"{exc.message} Service routes take the standard's form only, yyyy-MM-ddTHH:mm:ss(.SSS)TZD, in both modes.",
         )
     if not PARTNER_ID.fullmatch(partner_id):
-        return no(400, "01", "Invalid Field Format [X-PARTNER-ID]", f"X-PARTNER-ID {_short(partner_id)} is not String(36)")
+        return no(
+            400,
+            "01",
+            "Invalid Field Format [X-PARTNER-ID]",
+            f"X-PARTNER-ID {_short(partner_id)} is not String(36)",
+        )
     if not EXTERNAL_ID.fullmatch(external_id):
         return no(
             400,
@@ -334,10 +351,18 @@ def check_service_call(
     channel = values["CHANNEL-ID"]
     if route.channel is not None and channel != route.channel:
         return no(
-            400, "01", "Invalid Field Format [CHANNEL-ID]", f"CHANNEL-ID is {_short(channel)}; Senmo takes {route.channel!r}"
+            400,
+            "01",
+            "Invalid Field Format [CHANNEL-ID]",
+            f"CHANNEL-ID is {_short(channel)}; Senmo takes {route.channel!r}",
         )
     if not CHANNEL_ID.fullmatch(channel):
-        return no(400, "01", "Invalid Field Format [CHANNEL-ID]", f"CHANNEL-ID {_short(channel)} is not letters/digits (<= 16), e.g. QR004")
+        return no(
+            400,
+            "01",
+            "Invalid Field Format [CHANNEL-ID]",
+            f"CHANNEL-ID {_short(channel)} is not letters/digits (<= 16), e.g. QR004",
+        )
 
     # 5. freshness
     if freshness_seconds is not None:
@@ -346,11 +371,16 @@ def check_service_call(
         except OverflowError:
             delta = float("inf")
         if abs(delta) > freshness_seconds:
-            where = "outside the representable range" if delta == float("inf") else (
-                f"{abs(delta):.0f} s {'behind' if delta > 0 else 'ahead of'} the sandbox clock"
+            where = (
+                "outside the representable range"
+                if delta == float("inf")
+                else (f"{abs(delta):.0f} s {'behind' if delta > 0 else 'ahead of'} the sandbox clock")
             )
             return no(
-                401, "00", "Unauthorized. [X-TIMESTAMP out of range]", f"X-TIMESTAMP is {where}; the window is ±{freshness_seconds:g} s"
+                401,
+                "00",
+                "Unauthorized. [X-TIMESTAMP out of range]",
+                f"X-TIMESTAMP is {where}; the window is ±{freshness_seconds:g} s",
             )
 
     # 6. the token (or, without Authorization on a payment route, the partner)
@@ -369,7 +399,10 @@ def check_service_call(
         client = clients.get(str(claims.get("sub", "")))
         if client is None:
             return no(
-                401, "01", with_reason("Invalid Token (B2B)", "its client is not registered"), "the token's client is no longer registered"
+                401,
+                "01",
+                with_reason("Invalid Token (B2B)", "its client is not registered"),
+                "the token's client is no longer registered",
             )
         jti = str(claims.get("jti", ""))
         # 7. the partner of the token's client
@@ -403,7 +436,10 @@ def check_service_call(
                         ss,
                         "00",
                         with_reason("Unauthorized. [Signature]", "no client secret registered"),
-                        [*notes, f"client {_short(client.client_key)} has no client secret: register it (--client-secret)"],
+                        [
+                            *notes,
+                            f"client {_short(client.client_key)} has no client secret: register it (--client-secret)",
+                        ],
                     ),
                     client,
                     token=masked_token,
@@ -416,17 +452,33 @@ def check_service_call(
             if hmac.compare_digest(expected.encode(), signature.encode("latin-1")):
                 result = _VALID
             else:
-                result = verify_symmetric(client.secret, "POST", path, token, body, timestamp, signature, window=None)
+                result = verify_symmetric(
+                    client.secret, "POST", path, token, body, timestamp, signature, window=None
+                )
         else:
             assert client.public_key is not None
-            result = verify_asymmetric(client.public_key, "POST", path, body, timestamp, signature, window=None)
+            result = verify_asymmetric(
+                client.public_key, "POST", path, body, timestamp, signature, window=None
+            )
     except BodyFormatError:
-        return no(400, "00", with_reason("Bad Request", "body is not JSON"), "body has whitespace but is not JSON, so it has no minified form to hash")
+        return no(
+            400,
+            "00",
+            with_reason("Bad Request", "body is not JSON"),
+            "body has whitespace but is not JSON, so it has no minified form to hash",
+        )
     except SnapbookError as exc:  # a path that cannot be an EndpointUrl, a token with odd characters
         reason = exc.message.rstrip(".")
-        return no(401, "00", with_reason("Unauthorized. [Signature]", reason[:60]), f"X-SIGNATURE rejected: {reason}")
+        return no(
+            401,
+            "00",
+            with_reason("Unauthorized. [Signature]", reason[:60]),
+            f"X-SIGNATURE rejected: {reason}",
+        )
     if not result.ok:
-        kind = "HMAC-SHA512 with the client secret" if auth else "SHA256withRSA with the registered public key"
+        kind = (
+            "HMAC-SHA512 with the client secret" if auth else "SHA256withRSA with the registered public key"
+        )
         notes.append(f"X-SIGNATURE ({kind}) does not verify: {result.detail}")
         doctor = ServiceDoctorNote(
             path,
@@ -437,7 +489,19 @@ def check_service_call(
         )
         reason = "X-SIGNATURE is not base64" if result.reason == "not-base64" else "signature does not verify"
         verdict = service_reject(401, ss, "00", with_reason("Unauthorized. [Signature]", reason), notes)
-        return ServiceCall(Verdict(False, verdict.http_status, verdict.response_code, verdict.response_message, verdict.notes, doctor=doctor), client, token=masked_token, jti=jti)
+        return ServiceCall(
+            Verdict(
+                False,
+                verdict.http_status,
+                verdict.response_code,
+                verdict.response_message,
+                verdict.notes,
+                doctor=doctor,
+            ),
+            client,
+            token=masked_token,
+            jti=jti,
+        )
 
     # 9. X-EXTERNAL-ID once per partner and day
     if not external_ids.claim(partner_id, external_id, now):
@@ -447,7 +511,10 @@ def check_service_call(
                 ss,
                 "00",
                 "Conflict",
-                [*notes, f"X-EXTERNAL-ID {external_id} was already used by partner {_short(partner_id)} today (Asia/Jakarta)"],
+                [
+                    *notes,
+                    f"X-EXTERNAL-ID {external_id} was already used by partner {_short(partner_id)} today (Asia/Jakarta)",
+                ],
             ),
             client,
             external_id=external_id,
@@ -459,15 +526,35 @@ def check_service_call(
     try:
         data, json_notes = _load_json(body)
     except (ValueError, RecursionError) as exc:
-        why = "body is not UTF-8" if isinstance(exc, UnicodeDecodeError) else (
-            "body is JSON nested too deeply" if isinstance(exc, RecursionError) else "body is not valid JSON"
+        why = (
+            "body is not UTF-8"
+            if isinstance(exc, UnicodeDecodeError)
+            else (
+                "body is JSON nested too deeply"
+                if isinstance(exc, RecursionError)
+                else "body is not valid JSON"
+            )
         )
-        return ServiceCall(service_reject(400, ss, "00", with_reason("Bad Request", why), [*notes, why]), client, external_id=external_id, token=masked_token, jti=jti)
+        return ServiceCall(
+            service_reject(400, ss, "00", with_reason("Bad Request", why), [*notes, why]),
+            client,
+            external_id=external_id,
+            token=masked_token,
+            jti=jti,
+        )
     notes.extend(json_notes)
     if not isinstance(data, dict):
         why = "body is not a JSON object"
-        return ServiceCall(service_reject(400, ss, "00", with_reason("Bad Request", why), [*notes, why]), client, external_id=external_id, token=masked_token, jti=jti)
-    accepted = Verdict(True, 200, f"200{ss}00", "Successful", tuple(_clip(n) for n in notes), client.client_key)
+        return ServiceCall(
+            service_reject(400, ss, "00", with_reason("Bad Request", why), [*notes, why]),
+            client,
+            external_id=external_id,
+            token=masked_token,
+            jti=jti,
+        )
+    accepted = Verdict(
+        True, 200, f"200{ss}00", "Successful", tuple(_clip(n) for n in notes), client.client_key
+    )
     return ServiceCall(accepted, client, data, external_id, masked_token, jti)
 
 
@@ -489,7 +576,9 @@ class FieldError(Exception):
 def _mandatory(data: Mapping[str, Any], name: str, where: str = "") -> Any:
     value = data.get(name)
     if value is None or value == "":
-        raise FieldError("02", where + name, f"{where + name} is {'missing' if name not in data else _short(value)}")
+        raise FieldError(
+            "02", where + name, f"{where + name} is {'missing' if name not in data else _short(value)}"
+        )
     return value
 
 
@@ -503,12 +592,19 @@ def _amount(data: Mapping[str, Any], name: str = "amount") -> tuple[str, str]:
     amount = _mandatory(data, name)
     if not isinstance(amount, dict):
         raise FieldError("01", name, f"{name} is {_short(amount)}; it must be an object {{value, currency}}")
-    value = _text(_mandatory(amount, "value", name + "."), name + ".value", AMOUNT_VALUE, 'a string like "10000.00" (two decimals)')
+    value = _text(
+        _mandatory(amount, "value", name + "."),
+        name + ".value",
+        AMOUNT_VALUE,
+        'a string like "10000.00" (two decimals)',
+    )
     if Decimal(value) <= 0:
         raise FieldError("01", name + ".value", f"{name}.value is {value!r}; it must be above zero")
     currency = _mandatory(amount, "currency", name + ".")
     if currency != "IDR":
-        raise FieldError("01", name + ".currency", f"{name}.currency is {_short(currency)}; only 'IDR' is served")
+        raise FieldError(
+            "01", name + ".currency", f"{name}.currency is {_short(currency)}; only 'IDR' is served"
+        )
     return value, currency
 
 
@@ -539,7 +635,9 @@ def check_callback_url(url: Any, *, allow_remote: bool, name: str = "additionalI
         raise FieldError("01", name, f"{name} {_short(url)} is not an absolute http(s) URL")
     if parts.username is not None or parts.password is not None:
         # a password in a URL would land in every journal row and log line of the delivery
-        raise FieldError("01", name, f"{name} carries user:password@; authenticate the notification by its signature")
+        raise FieldError(
+            "01", name, f"{name} carries user:password@; authenticate the notification by its signature"
+        )
     if not allow_remote and not is_loopback_url(url):
         raise FieldError(
             "01",
@@ -580,7 +678,9 @@ def check_generate_body(data: Mapping[str, Any], *, now: datetime, allow_remote:
     period = data.get("validityPeriod")
     if period is not None:
         expires = _validity(period, now)
-    return GenerateRequest(ref, value, currency, check_callback_url(callback, allow_remote=allow_remote), expires, terminal)
+    return GenerateRequest(
+        ref, value, currency, check_callback_url(callback, allow_remote=allow_remote), expires, terminal
+    )
 
 
 def _validity(period: Any, now: datetime) -> datetime:
@@ -592,7 +692,9 @@ def _validity(period: Any, now: datetime) -> datetime:
     except ValueError:
         raise FieldError("01", "validityPeriod", f"validityPeriod {_short(period)} is not {rule}") from None
     if when.tzinfo is None or when.utcoffset() is None:
-        raise FieldError("01", "validityPeriod", f"validityPeriod {_short(period)} has no offset; e.g. +07:00")
+        raise FieldError(
+            "01", "validityPeriod", f"validityPeriod {_short(period)} has no offset; e.g. +07:00"
+        )
     try:
         ahead = when - now
     except OverflowError:
@@ -600,7 +702,9 @@ def _validity(period: Any, now: datetime) -> datetime:
     if not VALIDITY_MIN - VALIDITY_SLACK <= ahead <= VALIDITY_MAX + VALIDITY_SLACK:
         minutes = ahead.total_seconds() / 60
         raise FieldError(
-            "01", "validityPeriod", f"validityPeriod is {minutes:.1f} minutes from the sandbox clock; it must be {rule}"
+            "01",
+            "validityPeriod",
+            f"validityPeriod is {minutes:.1f} minutes from the sandbox clock; it must be {rule}",
         )
     return when
 
@@ -650,4 +754,6 @@ def check_balance_body(data: Mapping[str, Any]) -> BalanceRequest:
 
 def request_fingerprint(data: Mapping[str, Any]) -> str:
     """The generate parameters that must match for a repeat to be a duplicate, not an inconsistency."""
-    return json.dumps({k: data.get(k) for k in ("amount", "terminalId", "additionalInfo")}, sort_keys=True, default=str)
+    return json.dumps(
+        {k: data.get(k) for k in ("amount", "terminalId", "additionalInfo")}, sort_keys=True, default=str
+    )

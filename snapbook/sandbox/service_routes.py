@@ -23,13 +23,12 @@ from ..errors import QrisError
 from ..masking import mask
 from ..qris import emv_amount
 from ..signing import make_timestamp
-from .app import _CLOSE, _TokenRoute, _delay_note, _first, _header_table, _internal_error, _read_body
+from .app import _CLOSE, _delay_note, _first, _header_table, _internal_error, _read_body, _TokenRoute
 from .checks import Verdict, _load_json, _short
 from .journal import JournalEntry
 from .notify import DeliveryAttempt, DeliveryOutcome, deliver, notification_body
 from .qr_store import STATUS_TEXT
 from .service_checks import (
-    BALANCE,
     GENERATE,
     QUERY,
     SERVED_SERVICES,
@@ -149,7 +148,9 @@ class ServiceRouteApp(_TokenRoute):
         except Exception as exc:
             await _internal_error(provider, scope, receive, send, info, started, echo, exc, self.service)
 
-    def _answer(self, call: ServiceCall, now: datetime, echo: str) -> tuple[Verdict, Response, dict[str, Any]]:
+    def _answer(
+        self, call: ServiceCall, now: datetime, echo: str
+    ) -> tuple[Verdict, Response, dict[str, Any]]:
         """The verdict, the answer and the journal fields of a checked call."""
         provider = self.provider
         extra: dict[str, Any] = {"token": call.token, "jti": call.jti}
@@ -177,7 +178,9 @@ class ServiceRouteApp(_TokenRoute):
             return verdict, provider.error(verdict, echo, now=now), extra
         return verdict, provider.answer(200, body, echo, now=now), extra
 
-    def _generate(self, call: ServiceCall, data: dict[str, Any], now: datetime) -> tuple[Verdict, dict[str, Any]]:
+    def _generate(
+        self, call: ServiceCall, data: dict[str, Any], now: datetime
+    ) -> tuple[Verdict, dict[str, Any]]:
         provider = self.provider
         assert call.client is not None
         request = check_generate_body(data, now=now, allow_remote=provider.config.allow_remote_callbacks)
@@ -203,7 +206,9 @@ class ServiceRouteApp(_TokenRoute):
             if existing.fingerprint == request_fingerprint(data):
                 return service_reject(409, "47", "01", "Duplicate partnerReferenceNo", [*notes, why]), {}
             return (
-                service_reject(404, "47", "18", "Inconsistent Request", [*notes, why + " with other parameters"]),
+                service_reject(
+                    404, "47", "18", "Inconsistent Request", [*notes, why + " with other parameters"]
+                ),
                 {},
             )
         body: dict[str, Any] = {
@@ -218,7 +223,9 @@ class ServiceRouteApp(_TokenRoute):
         body["additionalInfo"] = {"validityPeriod": make_timestamp(record.expires)}
         return call.verdict, body
 
-    def _query(self, call: ServiceCall, data: dict[str, Any], now: datetime) -> tuple[Verdict, dict[str, Any]]:
+    def _query(
+        self, call: ServiceCall, data: dict[str, Any], now: datetime
+    ) -> tuple[Verdict, dict[str, Any]]:
         assert call.client is not None
         request = check_query_body(data)
         qrs = self.provider.qrs
@@ -227,7 +234,11 @@ class ServiceRouteApp(_TokenRoute):
             record = qrs.get(request.reference_no)
         else:
             record = qrs.find_partner_reference(partner, request.partner_reference_no)
-        if record is None or record.partner_id != partner or record.partner_reference_no != request.partner_reference_no:
+        if (
+            record is None
+            or record.partner_id != partner
+            or record.partner_reference_no != request.partner_reference_no
+        ):
             why = f"no QR {request.reference_no or ''} with partnerReferenceNo {request.partner_reference_no} for this partner"
             return service_reject(404, "51", "01", "Transaction Not Found", [*call.verdict.notes, why]), {}
         status = record.status(now)
@@ -283,32 +294,48 @@ async def pay(provider: Provider, scope: Scope, receive: Receive, send: Send) ->
     now = config.now()
     info = {"time": now, "method": "POST", "path": PAY_PATH, "product": "sandbox", "client_key": ""}
     try:
-        body, oversize, must_close = await _read_body(receive, config.max_body_bytes, _first(table, "content-length"))
+        body, oversize, must_close = await _read_body(
+            receive, config.max_body_bytes, _first(table, "content-length")
+        )
     except ClientDisconnect:
         return
     verdict: Verdict | None = None
     data: Any = None
     if oversize is not None:
-        verdict = _pay_error(400, "00", oversize.response_message, oversize.notes[0] if oversize.notes else "too large")
+        verdict = _pay_error(
+            400, "00", oversize.response_message, oversize.notes[0] if oversize.notes else "too large"
+        )
     else:
         try:
             data, _ = _load_json(body)
         except (ValueError, RecursionError):
-            verdict = _pay_error(400, "00", "Bad Request (body is not JSON)", "body is not a UTF-8 JSON object")
+            verdict = _pay_error(
+                400, "00", "Bad Request (body is not JSON)", "body is not a UTF-8 JSON object"
+            )
     if verdict is None:
         if not isinstance(data, dict):
-            verdict = _pay_error(400, "00", "Bad Request (body is not a JSON object)", "send {\"referenceNo\": ...}")
+            verdict = _pay_error(
+                400, "00", "Bad Request (body is not a JSON object)", 'send {"referenceNo": ...}'
+            )
         elif data.get("referenceNo") in (None, ""):
             verdict = _pay_error(400, "02", "Invalid Mandatory Field [referenceNo]", "referenceNo is missing")
-        elif not isinstance(data["referenceNo"], str) or not re.fullmatch(r"[A-Za-z0-9]{1,64}", data["referenceNo"]):
+        elif not isinstance(data["referenceNo"], str) or not re.fullmatch(
+            r"[A-Za-z0-9]{1,64}", data["referenceNo"]
+        ):
             verdict = _pay_error(
-                400, "01", "Invalid Field Format [referenceNo]", f"referenceNo is {_short(data['referenceNo'])}"
+                400,
+                "01",
+                "Invalid Field Format [referenceNo]",
+                f"referenceNo is {_short(data['referenceNo'])}",
             )
         elif data.get("issuer") is not None and not (
             isinstance(data["issuer"], str) and _ISSUER.fullmatch(data["issuer"])
         ):
             verdict = _pay_error(
-                400, "01", "Invalid Field Format [issuer]", f"issuer is {_short(data['issuer'])}; letters, digits, <= 32"
+                400,
+                "01",
+                "Invalid Field Format [issuer]",
+                f"issuer is {_short(data['issuer'])}; letters, digits, <= 32",
             )
     if verdict is not None:
         provider.record_verdict(info, started, verdict, service="52")
@@ -317,10 +344,14 @@ async def pay(provider: Provider, scope: Scope, receive: Receive, send: Send) ->
     outcome = provider.qrs.pay(data["referenceNo"], now=now, issuer=data.get("issuer") or "")
     record = outcome.record
     if outcome.result == "unknown":
-        verdict = _pay_error(404, "01", "Transaction Not Found", f"no QR with referenceNo {data['referenceNo']}")
+        verdict = _pay_error(
+            404, "01", "Transaction Not Found", f"no QR with referenceNo {data['referenceNo']}"
+        )
     elif outcome.result != "paid":
         why = "it was already paid" if outcome.result == "already-paid" else "it has expired (status 07)"
-        verdict = _pay_error(404, "00", f"Invalid Transaction Status ({why})", f"QR {data['referenceNo']}: {why}")
+        verdict = _pay_error(
+            404, "00", f"Invalid Transaction Status ({why})", f"QR {data['referenceNo']}: {why}"
+        )
     if verdict is not None or record is None:
         assert verdict is not None
         provider.record_verdict(
@@ -340,7 +371,11 @@ async def pay(provider: Provider, scope: Scope, receive: Receive, send: Send) ->
         "paidTime": make_timestamp(record.paid_time or now),
         "notification": delivery.to_dict(),
     }
-    note = "notification delivered" if delivery.delivered else f"notification not delivered {delivery.refused}".strip()
+    note = (
+        "notification delivered"
+        if delivery.delivered
+        else f"notification not delivered {delivery.refused}".strip()
+    )
     provider.record(
         info, started, verdict="accepted", http_status=200, response_code="2005200", response_message="Successful",
         notes=(f"QR {record.reference_no} paid; {note} after {len(delivery.attempts)} attempt(s)",),
