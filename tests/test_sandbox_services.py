@@ -1039,3 +1039,25 @@ def test_hostile_service_requests_never_get_a_5xx_and_always_snap_json(env):
     check()
     pay()
     assert env.sb.journal.counts().get("error", 0) == 0
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--client-secret", f"{CLIENT}=SNAPBOOK_TEST_UNSET_VAR"], "SNAPBOOK_TEST_UNSET_VAR is not set"),
+        (["--client-secret", "OTHER=SANDBOX_TEST_SECRET"], "not registered"),
+        (["--client-secret", "no-equals-sign"], "is not CLIENT_KEY=ENV_VAR"),
+        (["--partner-id", f"{CLIENT}=" + "P" * 37], "not an X-PARTNER-ID"),
+    ],
+)
+def test_cli_refuses_bad_service_options_with_one_line_and_exit_2(private_key, tmp_path, args, message):
+    pub = tmp_path / "pub.pem"
+    save_public_key(private_key.public_key(), pub)
+    env = {k: v for k, v in os.environ.items() if k != "SNAPBOOK_TEST_UNSET_VAR"}
+    env["SANDBOX_TEST_SECRET"] = SECRET
+    done = subprocess.run(
+        [sys.executable, "-m", "snapbook", "sandbox", "--port", "0", "--register", f"{CLIENT}={pub}", *args],
+        capture_output=True, text=True, env=env, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert message in done.stderr and done.stderr.count("\n") == 1 and SECRET not in done.stderr + done.stdout

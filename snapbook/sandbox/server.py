@@ -542,7 +542,10 @@ class Sandbox:
 
         rows = [("status", self.base_url if self.running else "stopped")]
         if self.running:
+            from .service_routes import served_routes
+
             rows += [(f"token URL ({p})", self.token_url(p)) for p in PRODUCTS]
+            rows += [(what, f"{method} {self.base_url}{path}") for method, path, what in served_routes()]
         rows += [
             ("mode", "strict" if self.config.strict else "lenient"),
             ("clients", ", ".join(self.clients) or "none registered"),
