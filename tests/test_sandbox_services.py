@@ -1061,3 +1061,43 @@ def test_cli_refuses_bad_service_options_with_one_line_and_exit_2(private_key, t
     )  # fmt: skip
     assert done.returncode == 2, done.stdout + done.stderr
     assert message in done.stderr and done.stderr.count("\n") == 1 and SECRET not in done.stderr + done.stdout
+
+
+def test_a_token_whose_client_is_no_longer_registered_is_invalid(env, other_private_key):
+    env.sb.register("MCP00000002", other_private_key.public_key(), secret="another-secret", partner_id="P2")
+    stamp = ts(env.clock.now)
+    headers = {
+        "X-TIMESTAMP": stamp,
+        "X-CLIENT-KEY": "MCP00000002",
+        "X-SIGNATURE": rsa_signature(other_private_key, f"MCP00000002|{stamp}"),
+    }
+    token = env.http.post(
+        env.sb.token_url(), headers=headers, json={"grantType": "client_credentials"}
+    ).json()["accessToken"]
+    body = {"accountNo": "1"}
+    assert env.call(BALANCE, body, token=token, secret="another-secret", X_PARTNER_ID="P2").status_code == 200
+    env.sb.unregister("MCP00000002")
+    r = env.call(BALANCE, body, token=token, secret="another-secret", X_PARTNER_ID="P2")
+    assert (r.status_code, r.json()["responseCode"]) == (401, "4011101")
+    assert "not registered" in r.json()["responseMessage"]
+
+
+def test_a_slow_notification_never_blocks_other_requests(env):
+    import time
+
+    silent = _HostileReceiver("silent")
+    try:
+        made = env.call(GENERATE, generate_body(new_ref(), callback=silent.url)).json()
+        outcome: dict[str, Any] = {}
+        payer = threading.Thread(target=lambda: outcome.update(env.sb.pay(made["referenceNo"])))
+        payer.start()
+        time.sleep(0.3)  # the delivery is now waiting on the silent receiver
+        assert payer.is_alive()
+        started = time.monotonic()
+        r = env.call(BALANCE, {"accountNo": "1"})
+        answered_in = time.monotonic() - started
+        payer.join(timeout=30)
+    finally:
+        silent.close()
+    assert r.status_code == 200 and answered_in < 1.0  # while the delivery still waits (2 s per attempt)
+    assert outcome["notification"]["delivered"] is False and len(outcome["notification"]["attempts"]) == 4
