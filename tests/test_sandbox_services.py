@@ -864,7 +864,7 @@ def test_parse_code_reads_the_not_served_answer_as_a_sandbox_code_and_a_provider
 
 
 def test_the_external_id_ledger_forgets_days_before_yesterday_and_stays_bounded():
-    from snapbook.sandbox.service_checks import ExternalIds
+    from snapbook.sandbox.external_ids import ExternalIds
 
     ledger = ExternalIds(max_ids=5)
     assert ledger.claim("P", "1", T0) and not ledger.claim("P", "1", T0) and ledger.claim("Q", "1", T0)

@@ -49,11 +49,12 @@ from ..masking import mask, printable
 from ..signing import check_client_key, make_timestamp
 from .checks import Verdict, _check_table, reject, too_large, with_reason
 from .config import SandboxConfig
+from .external_ids import ExternalIds
 from .faults import FaultDecision, FaultInjector, Faults
 from .journal import Journal, JournalEntry
 from .openapi import openapi_document
 from .qr_store import QrStore
-from .service_checks import PARTNER_ID, SERVED_SERVICES, ExternalIds, ServiceClient
+from .service_checks import PARTNER_ID, SERVED_SERVICES, ServiceClient
 from .tokens import InvalidTokenError, TokenIssuer
 
 __all__ = [

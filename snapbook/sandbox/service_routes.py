@@ -28,20 +28,22 @@ from .checks import Verdict, _load_json, _short
 from .journal import JournalEntry
 from .notify import DeliveryAttempt, DeliveryOutcome, deliver, notification_body
 from .qr_store import STATUS_TEXT
+from .service_bodies import (
+    FieldError,
+    check_balance_body,
+    check_callback_url,
+    check_generate_body,
+    check_query_body,
+    request_fingerprint,
+)
 from .service_checks import (
     GENERATE,
     QUERY,
     SERVED_SERVICES,
     UNSERVED_SERVICES,
-    FieldError,
     ServiceCall,
     ServiceRoute,
-    check_balance_body,
-    check_callback_url,
-    check_generate_body,
-    check_query_body,
     check_service_call,
-    request_fingerprint,
     service_reject,
 )
 
