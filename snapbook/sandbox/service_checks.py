@@ -35,7 +35,7 @@ step  check                                                      HTTP  responseC
       Jakarta day); it is spent from here on, whatever follows
 10    body is a UTF-8 JSON object                                400   400SS00      Bad Request (reason)
 11    body fields: mandatory (400SS02 [field]), then formats     400   400SS02/01   Invalid Mandatory Field / Invalid
-      (400SS01 [field]); see :mod:`.service_bodies`                                Field Format [field]
+      (400SS01 [field]); see :mod:`.service_bodies`                                 Field Format [field]
 12    generate: partnerReferenceNo already used by this partner  409   4094701      Duplicate partnerReferenceNo
       with the same parameters; with different ones              404   4044718      Inconsistent Request
 --    query: no such QR for this partner                         404   4045101      Transaction Not Found
