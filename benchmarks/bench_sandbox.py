@@ -17,6 +17,9 @@ time from /proc, which gives a per-request server cost independent of the genera
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
+import itertools
 import os
 import time
 from datetime import datetime, timedelta, timezone
@@ -27,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from snapbook.keys import generate_private_key
 from snapbook.signing import make_timestamp
 
-from ._context import CLIENT_KEY, Context
+from ._context import CLIENT_KEY, ROOT, Context
 from ._harness import Row, compare, compare_ops, paired_row
 from ._harness import single as single_row
 from ._load import LoadGenerator, LoadResult, RawLoadGenerator
@@ -214,6 +217,19 @@ def run(ctx: Context) -> list[Row]:
                 a_label="verify + JWT only", b_label="bare Starlette",
             ))
 
+            # The token route against its floor directly (issue 12: it stays >= 0.9x of the floor).
+            tf_snap = _Side(gen, sandbox, pool, count, max_seconds, 200)
+            tf_floor = _Side(gen, bare, pool, count, max_seconds, 200, url=bare.floor_url)
+            token_floor = compare(
+                AREA, "token route vs its floor (RSA verify + HS512 JWT only, same stack), requests/s",
+                tf_snap, tf_floor, a_label="snapbook sandbox", b_label="verify + JWT only",
+                unit="req/s", rounds=ctx.size(5, 1), min_rounds=1, budget_s=ctx.budget_s * 2,
+            ).check(">= 0.9")
+            k = len(token_floor.extra["a_values"])
+            tf_snap.keep_last(k), tf_floor.keep_last(k)
+            token_floor.note = _notes(tf_snap, tf_floor)
+            rows.append(token_floor)
+
             # Rejections (a signature from another key pair: 401 4017300) against successes, same server.
             good = _Side(gen, sandbox, pool, count, max_seconds, 200)
             bad = _Side(gen, sandbox, bad_pool, count, max_seconds, 401)
@@ -264,6 +280,7 @@ def run(ctx: Context) -> list[Row]:
                 hsnap.keep_last(k), hbase.keep_last(k)
                 via_httpx.note = "informative; " + _notes(hsnap, hbase)
                 rows.append(via_httpx)
+    rows.extend(_service_route(ctx, key, count, rounds, max_seconds))
     rows.extend(_apps_in_process(ctx, key, answer, pool, bad_pool))
     rows.extend(_checks_in_process(ctx, key, other))
     return rows
@@ -420,3 +437,111 @@ def _checks_in_process(ctx: Context, key, other) -> list[Row]:
     ]
     return rows
 
+
+
+# --- service routes (issue 12) -------------------------------------------------------------------
+
+SERVICE_PATH = "/api/v1.0/balance-inquiry"
+SERVICE_BODY = b'{"accountNo":"1234567890","balanceType":"cash"}'
+_external_ids = itertools.count(10**15)
+
+
+class _FreshPool(_Side):
+    """A side whose requests are made anew each round: X-EXTERNAL-ID is once per partner and day."""
+
+    def __init__(self, make_pool, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.make_pool = make_pool
+
+    def __call__(self) -> float:
+        self.pool = self.make_pool()  # not timed: the generator's clock starts inside gen.run
+        return super().__call__()
+
+
+def service_pool(token: str, secret: bytes, count: int) -> list[tuple[dict[str, str], bytes]]:
+    """``count`` signed balance inquiries, each with its own X-EXTERNAL-ID (signed with hmac directly)."""
+    now = datetime.now(timezone.utc)
+    digest = hashlib.sha256(SERVICE_BODY).hexdigest()
+    pool = []
+    for i in range(count):
+        ts = make_timestamp(now - timedelta(seconds=i % 60))
+        text = f"POST:{SERVICE_PATH}:{token}:{digest}:{ts}"
+        pool.append(({
+            "Content-Type": "application/json",
+            "Authorization": f"Bearer {token}",
+            "X-TIMESTAMP": ts,
+            "X-SIGNATURE": base64.b64encode(hmac.digest(secret, text.encode(), "sha512")).decode(),
+            "X-PARTNER-ID": CLIENT_KEY,
+            "X-EXTERNAL-ID": str(next(_external_ids)),
+            "CHANNEL-ID": "api",
+        }, SERVICE_BODY))
+    return pool
+
+
+def _service_route(ctx: Context, key, count: int, rounds: int, max_seconds: float) -> list[Row]:
+    """Senmo balance inquiry on ``snapbook sandbox`` against its floor (HMAC + token verification only)."""
+    import secrets as _secrets
+
+    import httpx
+
+    from ._context import child_env, python
+    from ._servers import _start
+
+    env = child_env()
+    env["SNAPBOOK_BENCH_JWT_SECRET"] = _secrets.token_urlsafe(48)
+    env["SNAPBOOK_BENCH_CLIENT_SECRET"] = _secrets.token_urlsafe(24)
+    secret = env["SNAPBOOK_BENCH_CLIENT_SECRET"].encode()
+    exe = ROOT / ".venv" / "bin" / "snapbook"
+    launcher = [str(exe)] if exe.exists() else [python(), "-m", "snapbook"]
+    rows: list[Row] = []
+    with _start(
+        "sandbox-services",
+        [*launcher, "sandbox", "--host", "127.0.0.1", "--port", "{port}", "--register", f"{CLIENT_KEY}={ctx.public_pem}",
+         "--secret-env", "SNAPBOOK_BENCH_JWT_SECRET", "--client-secret", f"{CLIENT_KEY}=SNAPBOOK_BENCH_CLIENT_SECRET",
+         "--token-lifetime", "3600"],
+        ctx, probe="/openapi.json", env=env,
+    ) as sandbox, _start(
+        "service-floor",
+        [python(), "-m", "uvicorn", "--factory", "benchmarks._service_floor:from_env", "--host", "127.0.0.1",
+         "--port", "{port}", "--workers", "1", "--loop", "asyncio", "--http", "h11", "--lifespan", "off",
+         "--no-access-log", "--log-level", "warning"],
+        ctx, probe="/", env=env,
+    ) as floor, RawLoadGenerator(CONCURRENCY) as gen:
+        headers, body = signed_pool(key, 1)[0]
+        answer = httpx.post(sandbox.token_url, headers=headers, content=body, timeout=10)
+        token = answer.json()["accessToken"]
+        for url in (sandbox.base_url + SERVICE_PATH, floor.base_url + "/floor" + SERVICE_PATH):
+            h, b = service_pool(token, secret, 1)[0]
+            check = httpx.post(url, headers=h, content=b, timeout=10)
+            if check.status_code != 200:
+                raise RuntimeError(f"{url} refused the benchmark's signed call: {check.status_code} {check.text[:200]}")
+
+        def fresh() -> list[tuple[dict[str, str], bytes]]:
+            return service_pool(token, secret, count)
+
+        snap = _FreshPool(fresh, gen, sandbox, [], count, max_seconds, 200, url=sandbox.base_url + SERVICE_PATH)
+        base = _FreshPool(fresh, gen, floor, [], count, max_seconds, 200, url=floor.base_url + "/floor" + SERVICE_PATH)
+        ratio = compare(
+            AREA, f"service route (Senmo balance inquiry) vs its floor (HMAC + token verification only, same stack), "
+            f"requests/s, {CONCURRENCY} concurrent",
+            snap, base, a_label="snapbook sandbox", b_label="HMAC + token only",
+            unit="req/s", rounds=rounds, budget_s=ctx.budget_s * 2,
+        ).check(">= 0.85")
+        k = len(ratio.extra["a_values"])
+        snap.keep_last(k), base.keep_last(k)
+        ratio.note = _notes(snap, base)
+        rows.append(ratio)
+        cpu = paired_row(
+            AREA, "service route vs its floor: server CPU per request",
+            snap.cpu_per_request, base.cpu_per_request, a_label="snapbook sandbox", b_label="HMAC + token only",
+        )
+        cpu.note = "informative"
+        rows.append(cpu)
+        loop_cpu = paired_row(
+            AREA, "service route vs its floor: server CPU per request, event-loop thread only",
+            snap.loop_cpu_per_request, base.loop_cpu_per_request, a_label="snapbook sandbox", b_label="HMAC + token only",
+        )
+        loop_cpu.note = "informative; the sandbox's other threads (its console) add "
+        loop_cpu.note += f"{1e6 * sorted(snap.other_cpu_per_request)[len(snap.other_cpu_per_request) // 2]:.0f} µs"
+        rows.append(loop_cpu)
+    return rows

@@ -150,6 +150,17 @@ SANDBOX_CODES: dict[str, tuple[str, str, str]] = {
         "Retry with backoff, honouring Retry-After; real providers may answer 503 without a SNAP body.",
     ),
 }
+# The service routes (issue 12): the "not served by this sandbox" answer to a service path under
+# /v1.x/ or /api/v1.x/ (404 + service + 00; 00 when the service is unknown). A provider's 404xx00
+# "Invalid Transaction Status" still reads as such (parse_code looks at the message).
+for _service in ("00", "16", "18", "77", "78"):
+    SANDBOX_CODES[f"404{_service}00"] = (
+        "Not Found. [Not served by this sandbox]",
+        "snapbook sandbox code: this service path is not served by the sandbox (additionalInfo.served "
+        "lists what is). A provider's 404xx00 is 'Invalid Transaction Status'.",
+        "Use a served route: POST /v1.0/qr/qr-mpm-generate, /v1.0/qr/qr-mpm-query, "
+        "/api/v1.0/balance-inquiry.",
+    )
 
 # (HTTP status, case code) -> standard message. The generic table of the SNAP standard.
 _CASES: dict[tuple[int, str], str] = {

@@ -514,7 +514,10 @@ def test_openapi_describes_every_route(sb, http):
     assert r.status_code == 200 and "x-timestamp" in r.headers and "x-client-key" in r.headers
     doc = r.json()
     assert doc["openapi"].startswith("3.1")
-    assert set(doc["paths"]) == {*PATHS.values(), "/sandbox/v1.0/token/validate", "/openapi.json"}
+    services = {
+        "/v1.0/qr/qr-mpm-generate", "/v1.0/qr/qr-mpm-query", "/api/v1.0/balance-inquiry", "/sandbox/v1.0/qr/pay"
+    }
+    assert set(doc["paths"]) == {*PATHS.values(), "/sandbox/v1.0/token/validate", "/openapi.json", *services}
     assert doc["servers"][0]["url"] == sb.base_url
     for path in PATHS.values():
         op = doc["paths"][path]["post"]

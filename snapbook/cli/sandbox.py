@@ -25,7 +25,7 @@ _DOCTOR_SHARE = 0.05
 _DOCTOR_BURST = 0.25
 
 
-def _number(kind: type[int] | type[float], low: float, high: float, what: str) -> Callable[[str], Any]:
+def _number(kind: type[int | float], low: float, high: float, what: str) -> Callable[[str], Any]:
     """An argparse type: a finite ``kind`` within [low, high], else a one-line usage error (exit 2)."""
 
     def parse(text: str) -> Any:
@@ -115,7 +115,27 @@ def register(sub) -> None:
         metavar="VAR",
         help="environment variable holding the HS512 token secret (default: random per run)",
     )
-    f = p.add_argument_group("fault injection (token routes only; seeded, repeatable)")
+    p.add_argument(
+        "--client-secret",
+        action="append",
+        default=[],
+        metavar="CLIENT_KEY=ENV_VAR",
+        help="the client secret of a registered client's service calls and notifications, read from the "
+        "environment variable ENV_VAR (never from the command line; repeatable)",
+    )
+    p.add_argument(
+        "--partner-id",
+        action="append",
+        default=[],
+        metavar="CLIENT_KEY=PARTNER_ID",
+        help="the X-PARTNER-ID of a registered client's service calls (default: its client key; repeatable)",
+    )
+    p.add_argument(
+        "--allow-remote-callbacks",
+        action="store_true",
+        help="deliver QRIS notifications to callback hosts other than loopback (off: refused at generate)",
+    )
+    f = p.add_argument_group("fault injection (token and service routes; seeded, repeatable)")
     f.add_argument("--latency", type=_DELAY, default=0.0, metavar="S", help="added delay per answer")
     f.add_argument("--jitter", type=_DELAY, default=0.0, metavar="S", help="plus a random 0..S seconds")
     f.add_argument(
@@ -136,6 +156,21 @@ def register(sub) -> None:
     f.add_argument("--seed", type=_SEED, default=0, help="random seed of the faults (default 0)")
     p.set_defaults(func=sandbox_cmd)
 
+    pay = sub.add_parser(
+        "sandbox-pay",
+        help="pay a QR generated on a running sandbox and show how its notification was delivered",
+        description="Marks the QR REFERENCE_NO paid on a running `snapbook sandbox` "
+        "(POST /sandbox/v1.0/qr/pay), which then posts the signed notification to the QR's "
+        "callbackUrl. Exit 0 when the callback answered HTTP 200, 1 when it did not (or the QR is "
+        "unknown, expired or paid), 3 when the sandbox is unreachable.",
+    )
+    pay.add_argument("reference_no", metavar="REFERENCE_NO", help="the referenceNo qr-mpm-generate answered")
+    pay.add_argument(
+        "--url", default=None, help=f"the sandbox (default ${SANDBOX_URL_ENV}, else {DEFAULT_SANDBOX_URL})"
+    )
+    pay.add_argument("--issuer", default=None, help="the paying issuer's name (default SANDBOXPAY)")
+    pay.set_defaults(func=sandbox_pay_cmd)
+
 
 def _clients(pairs: list[str]) -> dict[str, str]:
     clients: dict[str, str] = {}
@@ -148,6 +183,46 @@ def _clients(pairs: list[str]) -> dict[str, str]:
             )
         clients[client_key.strip()] = path.strip()
     return clients
+
+
+def _pairs(option: str, pairs: list[str], what: str, known: dict[str, str]) -> dict[str, str]:
+    """``CLIENT_KEY=VALUE`` options for clients registered with --register."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        client_key, sep, value = pair.partition("=")
+        client_key, value = client_key.strip(), value.strip()
+        if not sep or not client_key or not value:
+            raise ConfigError(
+                f"{option} {printable(repr(pair), 200)} is not CLIENT_KEY={what}.",
+                hint=f"For example: {option} MCP00000001="
+                + ("SNAP_CLIENT_SECRET" if what == "ENV_VAR" else "MCP2021110228"),
+            )
+        if client_key not in known:
+            raise ConfigError(
+                f"{option} names client {printable(client_key, 100)}, which is not registered.",
+                hint="Register it first: --register CLIENT_KEY=PUBLIC_KEY_FILE.",
+            )
+        out[client_key] = value
+    return out
+
+
+def _secrets(pairs: list[str], known: dict[str, str]) -> dict[str, str]:
+    """Client secrets from the environment variables --client-secret names (never from argv)."""
+    out: dict[str, str] = {}
+    for client_key, name in _pairs("--client-secret", pairs, "ENV_VAR", known).items():
+        try:
+            value = os.environ.get(name)
+        except ValueError:  # a name with NUL or '=' cannot be a variable
+            value = None
+        if not value:
+            raise ConfigError(
+                f"--client-secret {printable(client_key, 100)}: the environment variable "
+                f"{printable(name, 100)} is not set (or empty).",
+                hint=f"export {printable(name, 100)}=... with the client secret; "
+                "it is never given on the command line.",
+            )
+        out[client_key] = value
+    return out
 
 
 def _write(text: str) -> bool:
@@ -169,6 +244,7 @@ def sandbox_cmd(args) -> int:
     from ..keys import fingerprint, read_public_key
     from ..sandbox import Faults, Sandbox, SandboxConfig
     from ..sandbox.app import OPENAPI_PATH, VALIDATE_PATH
+    from ..sandbox.service_routes import served_routes
 
     secret = None
     if args.secret_env is not None:  # an empty name is a mistake, not "no secret"
@@ -203,6 +279,7 @@ def sandbox_cmd(args) -> int:
         secret=secret,
         faults=faults,
         route_prefixes=tuple(args.route_prefix),
+        allow_remote_callbacks=args.allow_remote_callbacks,
     )
     keys = {}
     for client_key, path in _clients(args.register).items():
@@ -216,7 +293,15 @@ def sandbox_cmd(args) -> int:
                 f"{exc.strerror or type(exc).__name__}.",
                 hint="Give the path of the client's public key file (PEM or DER), e.g. keys/public.pem.",
             ) from None
-    sandbox = Sandbox(config, host=args.host, port=args.port, clients=keys)
+    paths = _clients(args.register)
+    client_secrets = _secrets(args.client_secret, paths)
+    secret_names = _pairs("--client-secret", args.client_secret, "ENV_VAR", paths)
+    partners = _pairs("--partner-id", args.partner_id, "PARTNER_ID", paths)
+    sandbox = Sandbox(config, host=args.host, port=args.port)
+    for client_key, key in keys.items():
+        sandbox.register(
+            client_key, key, secret=client_secrets.get(client_key), partner_id=partners.get(client_key)
+        )
 
     # Lines are printed by their own thread: working out a refused signature's doctor note takes
     # up to tens of ms and must not hold up the server; a CPU budget keeps it from competing.
@@ -271,12 +356,23 @@ def sandbox_cmd(args) -> int:
         )
         for path, product in config.token_paths().items():
             print(f"  {product:<13} POST {sandbox.base_url}{path}")
+        for method, path, what in served_routes():
+            print(f"  {'service':<13} {method} {sandbox.base_url}{path}  ({what})")
         print(f"  {'validate':<13} GET|POST {sandbox.base_url}{VALIDATE_PATH}  (Authorization: Bearer ...)")
         print(f"  {'openapi':<13} GET {sandbox.base_url}{OPENAPI_PATH}")
         where = "the default" if sandbox.base_url == DEFAULT_SANDBOX_URL else "needed"
         print(f"  export {SANDBOX_URL_ENV}={sandbox.base_url}  (for --env sandbox elsewhere; {where})")
         for client_key, key in keys.items():
-            print(f"  client {printable(client_key, 100)}: public key {fingerprint(key)}")
+            partner = partners.get(client_key, client_key)
+            secret_from = (
+                f"client secret from ${printable(secret_names[client_key], 60)}"
+                if client_key in client_secrets
+                else "no client secret (service calls refused: --client-secret)"
+            )
+            print(
+                f"  client {printable(client_key, 100)}: public key {fingerprint(key)}, "
+                f"partner {printable(partner, 40)}, {secret_from}"
+            )
         if not keys:
             print(
                 "  no clients registered (--register CLIENT_KEY=PUBLIC_KEY_FILE): every request gets Unknown client"
@@ -303,3 +399,57 @@ def sandbox_cmd(args) -> int:
     detail = ", ".join(f"{n} {verdict}" for verdict, n in sorted(counts.items()))
     print(f"stopped after {len(sandbox.journal)} request(s)" + (f": {detail}" if detail else ""), flush=True)
     return 0
+
+
+def sandbox_pay_cmd(args) -> int:
+    import httpx
+
+    from ..endpoints import TOKEN_PATHS, resolve
+    from ..sandbox.service_routes import PAY_PATH
+
+    token_url = resolve("sandbox", sandbox_url=args.url).url  # the same rules as --env sandbox
+    base = token_url.removesuffix(TOKEN_PATHS["payment"]).rstrip("/")
+    body: dict[str, str] = {"referenceNo": args.reference_no}
+    if args.issuer is not None:
+        body["issuer"] = args.issuer
+    try:
+        with httpx.Client(trust_env=False, timeout=120) as client:
+            answer = client.post(base + PAY_PATH, json=body)
+        data = answer.json()
+    except httpx.HTTPError as exc:
+        where = printable(base, 200)
+        print(f"snapbook: error: cannot reach the sandbox at {where}: {type(exc).__name__}", file=sys.stderr)
+        return 3
+    except ValueError:
+        where = printable(base, 200)
+        print(f"snapbook: error: {where} did not answer JSON (is it a snapbook sandbox?)", file=sys.stderr)
+        return 3
+    if not isinstance(data, dict):
+        print("snapbook: error: the sandbox's answer is not a JSON object", file=sys.stderr)
+        return 3
+    code = printable(str(data.get("responseCode", "")), 16)
+    message = printable(str(data.get("responseMessage", "")), 160)
+    if answer.status_code != 200:
+        print(f"refused: {answer.status_code} {code} {message}")
+        return 1
+    reference = printable(str(data.get("referenceNo")), 80)
+    paid_time = printable(str(data.get("paidTime")), 40)
+    print(f"paid: {reference} at {paid_time}")
+    notification = data.get("notification") if isinstance(data.get("notification"), dict) else {}
+    print(f"notification to {printable(str(notification.get('callbackUrl', '')), 200)}")
+    for attempt in notification.get("attempts", []) or []:
+        if isinstance(attempt, dict):
+            status = attempt.get("httpStatus") or "---"
+            error = printable(str(attempt.get("error") or ""), 160)
+            number = printable(str(attempt.get("attempt")), 4)
+            code = printable(str(attempt.get("responseCode") or ""), 16)
+            latency = printable(str(attempt.get("latencyMs")), 12)
+            print(
+                f"  attempt {number}: HTTP {printable(str(status), 4)} {code} {latency} ms"
+                + (f" ({error})" if error else "")
+            )
+    if notification.get("refused"):
+        print(f"  not sent: {printable(str(notification['refused']), 300)}")
+    delivered = notification.get("delivered") is True
+    print("delivered" if delivered else "not delivered")
+    return 0 if delivered else 1

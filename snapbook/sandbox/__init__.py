@@ -11,7 +11,13 @@
 - :mod:`~snapbook.sandbox.app`: the Starlette application (:func:`create_app`);
 - :mod:`~snapbook.sandbox.server`: :class:`Sandbox`, uvicorn in a background thread;
 - :mod:`~snapbook.sandbox.journal`, :mod:`~snapbook.sandbox.faults`,
-  :mod:`~snapbook.sandbox.tokens`, :mod:`~snapbook.sandbox.openapi`.
+  :mod:`~snapbook.sandbox.tokens`, :mod:`~snapbook.sandbox.openapi`;
+- the service routes (QRIS generate/query, Senmo balance, the simulated pay):
+  :mod:`~snapbook.sandbox.service_checks` (their checks, pure), :mod:`~snapbook.sandbox.service_bodies`,
+  :mod:`~snapbook.sandbox.external_ids`, :mod:`~snapbook.sandbox.qr_store`,
+  :mod:`~snapbook.sandbox.notify` (signed notifications), :mod:`~snapbook.sandbox.service_routes`.
+  Register a client secret to use them: ``sb.register(key, public_key, secret=..., partner_id=...)``,
+  then ``sb.pay(reference_no)`` pays a QR and delivers its notification.
 
 From a shell: ``snapbook sandbox --register MCP00000001=public.pem``.
 """

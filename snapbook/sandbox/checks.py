@@ -62,12 +62,13 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ..errors import SnapbookError, TimestampError
-from ..signing import parse_timestamp, string_to_sign, verify
+from ..signing import ParsedTimestamp, parse_timestamp, string_to_sign, verify
 
 __all__ = [
     "MANDATORY_HEADERS",
@@ -229,6 +230,12 @@ def _diagnose_signature(
     return summary if isinstance(summary, str) and summary.strip() else None
 
 
+@lru_cache(maxsize=256)
+def _parsed_timestamp(timestamp: str, strict: bool) -> ParsedTimestamp:
+    """parse_timestamp, kept per text: a client sends the same X-TIMESTAMP for a whole second."""
+    return parse_timestamp(timestamp, strict=strict)
+
+
 def check_token_request(
     headers: Mapping[str, str] | Iterable[tuple[str, str]],
     body: bytes,
@@ -300,7 +307,7 @@ def _check_table(
 
     # 6. X-TIMESTAMP format
     try:
-        parsed = parse_timestamp(timestamp, strict=strict)
+        parsed = _parsed_timestamp(timestamp, strict)
     except TimestampError as exc:
         return reject(400, "01", "Invalid Field Format [X-TIMESTAMP]", [*notes, exc.message])
     notes.extend(f"X-TIMESTAMP: {n}" for n in parsed.notes)

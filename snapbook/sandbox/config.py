@@ -60,6 +60,11 @@ class SandboxConfig:
     - ``max_connections``: open connections at most; beyond it, the oldest one that has not sent
       a whole request yet is closed to make room (or the new one, when none is idle). Also kept
       below the process's file-descriptor limit.
+    - ``allow_remote_callbacks``: deliver QRIS notifications to hosts other than loopback. Off by
+      default, so a sandbox never posts signed payloads across the network by accident.
+    - ``notify_timeout``: seconds one notification attempt may take, connection to answer.
+    - ``notify_retries``: further attempts after the first until the receiver answers HTTP 200.
+    - ``notify_backoff``: seconds before the first retry, doubled before each next one.
     """
 
     freshness_seconds: float | None = 300
@@ -74,6 +79,10 @@ class SandboxConfig:
     request_timeout: float = 10.0
     keep_alive_timeout: float = 5.0
     max_connections: int = 512
+    allow_remote_callbacks: bool = False
+    notify_timeout: float = 5.0
+    notify_retries: int = 3
+    notify_backoff: float = 0.5
 
     def __post_init__(self) -> None:
         prefixes = self.route_prefixes
@@ -141,6 +150,19 @@ class SandboxConfig:
             raise ConfigError(
                 "clock must be a callable returning an aware datetime.",
                 hint="For a frozen clock: clock=lambda: datetime(2026, 1, 1, 10, 0, tzinfo=JAKARTA).",
+            )
+        if not isinstance(self.allow_remote_callbacks, bool):
+            raise ConfigError(
+                f"allow_remote_callbacks must be True or False, not {self.allow_remote_callbacks!r}.",
+                hint="Leave it False unless the callback receiver runs on another machine.",
+            )
+        _seconds("notify_timeout", self.notify_timeout, upper=300, hint="5 s is plenty for a local receiver.")
+        _seconds("notify_backoff", self.notify_backoff, upper=60, hint="0.5 s, doubled before each retry.")
+        r = self.notify_retries
+        if isinstance(r, bool) or not isinstance(r, int) or not 0 <= r <= 10:
+            raise ConfigError(
+                f"notify_retries must be a whole number from 0 to 10, not {r!r}.",
+                hint="Ifortepay retries a notification up to 3 times (the default).",
             )
         if not isinstance(self.faults, Faults):
             raise ConfigError("faults must be a snapbook.sandbox.Faults.", hint="faults=Faults(rate_429=0.1)")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import html
 import logging
+import operator
 import sys
 import threading
 from collections import deque
@@ -30,8 +31,9 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["Journal", "JournalEntry", "JournalVerdict"]
 
 #: accepted: a token (or a valid-token answer) was given; rejected: a check failed;
-#: fault: an injected fault answered instead; error: the sandbox itself failed (a bug).
-JournalVerdict = Literal["accepted", "rejected", "fault", "error"]
+#: fault: an injected fault answered instead; error: the sandbox itself failed (a bug);
+#: delivered / undelivered: one notification attempt the sandbox made, answered HTTP 200 or not.
+JournalVerdict = Literal["accepted", "rejected", "fault", "error", "delivered", "undelivered"]
 
 #: What a row keeps of each text field, of each note, and how many notes.
 MAX_FIELD_CHARS = 512
@@ -43,8 +45,12 @@ _DOCTOR_BYTES = 8 * 1024
 _ROW_OVERHEAD = 600
 _TEXT_FIELDS = (
     "method", "path", "product", "client_key", "response_code", "response_message",
-    "signature", "token", "jti",
+    "signature", "token", "jti", "service", "external_id", "partner_reference_no",
 )  # fmt: skip
+
+
+#: The text fields of a row as one tuple, read in C.
+_texts = operator.attrgetter(*_TEXT_FIELDS)
 
 
 def _clip(text: str, limit: int) -> str:
@@ -75,6 +81,12 @@ class JournalEntry:
     token: str = ""
     #: The JWT id of the issued (or presented and valid) token.
     jti: str = ""
+    #: The SNAP service code of a service route ("47", "51", "11"; "52" for notifications).
+    service: str = ""
+    #: X-EXTERNAL-ID as received (service routes).
+    external_id: str = ""
+    #: partnerReferenceNo of the body (or originalPartnerReferenceNo of a query, a notification).
+    partner_reference_no: str = ""
     #: A note still to be worked out (the signature doctor's reason), run when the row is read.
     doctor: Callable[[], str | None] | None = field(default=None, repr=False, compare=False)
 
@@ -87,7 +99,11 @@ class JournalEntry:
 
     def bounded(self) -> JournalEntry:
         """This entry with each text field and note clipped (what :class:`Journal` stores)."""
-        changes: dict[str, object] = {
+        try:  # the usual row: every field a short str, found in one C-level pass
+            short = max(map(len, _texts(self))) <= MAX_FIELD_CHARS
+        except TypeError:  # a field that is not text: the careful path below
+            short = False
+        changes: dict[str, object] = {} if short else {
             name: _clip(value, MAX_FIELD_CHARS)
             for name in _TEXT_FIELDS
             if isinstance(value := getattr(self, name), str) and len(value) > MAX_FIELD_CHARS
@@ -101,10 +117,10 @@ class JournalEntry:
 
     def size(self) -> int:
         """About how many bytes of memory this row holds (what ``Journal(max_bytes=...)`` counts)."""
-        texts = [getattr(self, name) for name in _TEXT_FIELDS] + list(self.notes)
         return (
             _ROW_OVERHEAD
-            + sum(sys.getsizeof(t) for t in texts)
+            + sum(map(sys.getsizeof, _texts(self)))
+            + sum(map(sys.getsizeof, self.notes))
             + (_DOCTOR_BYTES if self.doctor is not None else 0)
         )
 
@@ -121,6 +137,12 @@ class JournalEntry:
             f"{printable(self.path) or '-'} client={client} "
             f"{status} {code} {self.latency_ms:.1f}ms {printable(self.verdict)}"
         )
+        if self.service:
+            text += f" service={printable(self.service)}"
+        if self.external_id:
+            text += f" external_id={printable(self.external_id)}"
+        if self.partner_reference_no:
+            text += f" partnerReferenceNo={printable(self.partner_reference_no)}"
         if self.notes:
             text += " | " + "; ".join(printable(n) for n in self.notes)
         return text

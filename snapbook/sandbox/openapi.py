@@ -233,6 +233,9 @@ def openapi_document(config: SandboxConfig | None = None, base_url: str | None =
             ),
         },
     }
+    from .openapi_services import service_paths, service_schemas
+
+    paths.update(service_paths(config, _error, _RESPONSE_HEADERS, timestamp_pattern("snap")))
     paths["/sandbox/v1.0/token/validate"] = {
         "get": {**validate, "operationId": "validateTokenGet"},
         "post": {**validate, "operationId": "validateTokenPost"},
@@ -271,7 +274,10 @@ def openapi_document(config: SandboxConfig | None = None, base_url: str | None =
                 "404 4047300 'Not Found. [Unknown path]' (a sandbox code: the standard's 404xx00 is "
                 "'Invalid Transaction Status'); a method a route does not serve is 405 4057300 "
                 "'Requested Function Is Not Supported' with an Allow header; a request that is not "
-                "HTTP/1.1 is 400 4007300."
+                "HTTP/1.1 is 400 4007300. Service routes (QRIS generate 47 and query 51, Senmo balance "
+                "inquiry 11) follow the token and the service signature; another service path under "
+                "/v1.x/ or /api/v1.x/ is 404 404SS00 'Not Found. [Not served by this sandbox]' (SS its "
+                "service code, 00 when unknown) with additionalInfo.served listing what is served."
             ),
         },
         "paths": paths,
@@ -280,6 +286,7 @@ def openapi_document(config: SandboxConfig | None = None, base_url: str | None =
                 "bearer": {"type": "http", "scheme": "bearer", "description": "A token this sandbox issued."}
             },
             "schemas": {
+                **service_schemas(),
                 "TokenRequest": _token_request_schema(config.strict),
                 "TokenResponse": {
                     "type": "object",

@@ -36,7 +36,7 @@ except ImportError:  # pragma: no cover - Windows has no RLIMIT_NOFILE
 
 from ..endpoints import Endpoint
 from ..endpoints import sandbox as sandbox_endpoint
-from ..errors import ConfigError, SnapbookError
+from ..errors import ConfigError, SnapbookError, SnapResponseError
 from ..masking import printable
 from ..signing import make_timestamp
 from .app import PRODUCTS, TRANSPORT_SCOPE_KEY, Provider, create_app
@@ -450,9 +450,57 @@ class Sandbox:
 
     # --- state ------------------------------------------------------------------------
 
-    def register(self, client_key: str, public_key: Any) -> None:
-        """Accept ``client_key`` signed by the private half of ``public_key`` (key object, PEM/DER, path)."""
-        self.provider.register(client_key, public_key)
+    def register(
+        self,
+        client_key: str,
+        public_key: Any,
+        *,
+        secret: str | bytes | None = None,
+        partner_id: str | None = None,
+    ) -> None:
+        """Accept ``client_key`` signed by the private half of ``public_key`` (key object, PEM/DER, path).
+
+        ``secret``: the client secret of its service calls (HMAC-SHA512) and notifications;
+        ``partner_id``: its X-PARTNER-ID (default: the client key).
+        """
+        self.provider.register(client_key, public_key, secret=secret, partner_id=partner_id)
+
+    def service_url(self, path: str) -> str:
+        """The full URL of a service route, e.g. ``service_url("/v1.0/qr/qr-mpm-generate")``."""
+        return self.base_url + path
+
+    def pay(
+        self, reference_no: str, *, issuer: str | None = None, timeout: float | None = None
+    ) -> dict[str, Any]:
+        """Pay the QR ``reference_no`` and deliver its notification; the pay route's JSON answer.
+
+        The answer's ``notification`` says whether the callback answered HTTP 200 and lists each
+        attempt. A QR that is unknown, expired or already paid raises :class:`SnapResponseError`.
+        """
+        import httpx
+
+        from .service_routes import PAY_PATH
+
+        config = self.config
+        if timeout is None:  # every attempt, every backoff, and some room
+            backoff = sum(config.notify_backoff * 2**i for i in range(config.notify_retries))
+            timeout = (config.notify_retries + 1) * config.notify_timeout + backoff + 10
+        body: dict[str, Any] = {"referenceNo": reference_no}
+        if issuer is not None:
+            body["issuer"] = issuer
+        with httpx.Client(trust_env=False, timeout=timeout) as client:
+            answer = client.post(self.base_url + PAY_PATH, json=body)
+        data = answer.json()
+        if answer.status_code != 200:
+            raise SnapResponseError(
+                f"The sandbox refused to pay {printable(str(reference_no), 80)}: "
+                f"{data.get('responseCode')} {data.get('responseMessage')}.",
+                hint="Pay the referenceNo of a QR generated on this sandbox, before it expires, once.",
+                http_status=answer.status_code,
+                response_code=data.get("responseCode"),
+                response_message=data.get("responseMessage"),
+            )
+        return data
 
     def unregister(self, client_key: str) -> None:
         self.provider.unregister(client_key)
@@ -494,7 +542,10 @@ class Sandbox:
 
         rows = [("status", self.base_url if self.running else "stopped")]
         if self.running:
+            from .service_routes import served_routes
+
             rows += [(f"token URL ({p})", self.token_url(p)) for p in PRODUCTS]
+            rows += [(what, f"{method} {self.base_url}{path}") for method, path, what in served_routes()]
         rows += [
             ("mode", "strict" if self.config.strict else "lenient"),
             ("clients", ", ".join(self.clients) or "none registered"),

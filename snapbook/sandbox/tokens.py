@@ -57,6 +57,7 @@ class TokenIssuer:
 
     def __init__(self, secret: bytes | str | None, lifetime: int, clock: Callable[[], datetime]) -> None:
         self._key = secret if secret is not None else secrets.token_bytes(64)
+        self._verified: dict[str, dict[str, Any]] = {}
         self.lifetime = lifetime
         self._clock = clock
         # PyJWT prepares (validates) the HMAC key on every encode: about half of issuing a token.
@@ -98,6 +99,10 @@ class TokenIssuer:
         signature = base64.urlsafe_b64encode(hmac.digest(key, signing_input, "sha512")).replace(b"=", b"")
         return (signing_input + b"." + signature).decode("utf-8")
 
+    #: Tokens whose signature and claims were verified once, kept so every service call with the
+    #: same token costs a dict look-up and the expiry check instead of a full JWT decode.
+    MAX_VERIFIED = 4096
+
     def validate(self, token: str) -> dict[str, Any]:
         """The claims of ``token``, or :class:`InvalidTokenError` saying why it is not valid now."""
         if not isinstance(token, str) or not token.strip():
@@ -105,6 +110,16 @@ class TokenIssuer:
         token = token.strip()
         if token.lower().startswith("bearer "):
             token = token[7:].strip()
+        verified = self._verified.get(token)
+        if verified is None:
+            verified = self._decode(token)
+            if len(self._verified) >= self.MAX_VERIFIED:
+                self._verified.clear()  # rare: a fresh start is simpler than an LRU and stays bounded
+            self._verified[token] = verified
+        return self._check_times(verified)
+
+    def _decode(self, token: str) -> dict[str, Any]:
+        """The claims of a well-formed, untampered token of this sandbox (its times not yet checked)."""
         try:
             claims = jwt.decode(
                 token,
@@ -139,6 +154,11 @@ class TokenIssuer:
         iat, exp = claims.get("iat"), claims.get("exp")
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in (iat, exp)):
             raise InvalidTokenError("The token's iat and exp claims are not whole numbers.")
+        return claims
+
+    def _check_times(self, claims: dict[str, Any]) -> dict[str, Any]:
+        """``claims`` (a copy) if the token is unexpired and not issued in the future by the clock."""
+        iat, exp = claims["iat"], claims["exp"]
         now = self._clock().timestamp()
         if now >= exp:
             raise InvalidTokenError(
@@ -147,4 +167,4 @@ class TokenIssuer:
             )
         if iat > now + 60:
             raise InvalidTokenError(f"The token was issued {iat - now:.0f} s in the future.")
-        return claims
+        return dict(claims)
