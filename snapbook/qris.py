@@ -285,8 +285,8 @@ class QrImage:
 
     def __repr__(self) -> str:
         return (
-            f"QrImage(QR {self.code.designator}, {self.code.mode} mode, {self.code.symbol_size(scale=1, border=0)[0]} "
-            f"modules, {len(self.payload)} characters)"
+            f"QrImage(QR {self.code.designator}, {self.code.mode} mode, "
+            f"{self.code.symbol_size(scale=1, border=0)[0]} modules, {len(self.payload)} characters)"
         )
 
 
@@ -411,14 +411,20 @@ class QrisPayload:
         (PNG) or units (SVG) per module, ``border`` the quiet zone in modules (4 per ISO 18004).
         """
         for name, value, upper in (("scale", scale, 64), ("border", border, 16)):
-            if isinstance(value, bool) or not isinstance(value, int) or not (name == "border" or value >= 1) \
-                    or not 0 <= value <= upper:
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int)
+                or not (name == "border" or value >= 1)
+                or not 0 <= value <= upper
+            ):
                 raise QrisError(
                     f"{name} must be a whole number up to {upper}, not {value!r}.",
                     hint="image(scale=4, border=4) suits a notebook; raise scale for print.",
                 )
         if error not in ("l", "m", "q", "h", "L", "M", "Q", "H"):
-            raise QrisError(f"error must be one of L, M, Q, H, not {error!r}.", hint="M is what QRIS codes use.")
+            raise QrisError(
+                f"error must be one of L, M, Q, H, not {error!r}.", hint="M is what QRIS codes use."
+            )
         import segno  # only when drawn: import snapbook.qris stays pure and cheap
 
         # micro=False: a QRIS scanner reads full-size QR codes only; mode="byte" keeps the text as is.

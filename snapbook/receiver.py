@@ -172,8 +172,10 @@ class ReceivedNotification:
             ("shape", self.shape),
             ("originalReferenceNo", self.original_reference_no or ""),
             ("originalPartnerReferenceNo", self.original_partner_reference_no or ""),
-            ("latestTransactionStatus", " ".join(x for x in (self.latest_transaction_status,
-                                                            self.transaction_status_desc) if x)),
+            (
+                "latestTransactionStatus",
+                " ".join(x for x in (self.latest_transaction_status, self.transaction_status_desc) if x),
+            ),
             ("amount", " ".join(x for x in (self.amount, self.currency) if x)),
             ("duplicate", "yes" if self.duplicate else ""),
             ("body", self.body_error or f"{self.body_size} bytes"),
@@ -189,7 +191,9 @@ class ReceivedNotification:
     def __repr__(self) -> str:
         parts = [
             f"{self.verdict} HTTP {self.http_status} {self.response_code}",
-            f"originalReferenceNo={_text(self.original_reference_no, 64)!r}" if self.original_reference_no else "",
+            f"originalReferenceNo={_text(self.original_reference_no, 64)!r}"
+            if self.original_reference_no
+            else "",
             f"status={_text(self.latest_transaction_status, 8)!r}" if self.latest_transaction_status else "",
             f"amount={_text(self.amount or '', 24)} {_text(self.currency or '', 8)}" if self.amount else "",
             "duplicate" if self.duplicate else "",
@@ -282,10 +286,13 @@ def _check_fields(body: dict[str, Any]) -> tuple[str, str] | None:
     if status is None:
         return "missing-field", "latestTransactionStatus is missing [latestTransactionStatus]."
     if not isinstance(status, str) or not _STATUS.fullmatch(status):
-        return "bad-field", "latestTransactionStatus must be two digits, e.g. \"00\" [latestTransactionStatus]."
+        return "bad-field", 'latestTransactionStatus must be two digits, e.g. "00" [latestTransactionStatus].'
     refs = [body.get(k) for k in ("originalReferenceNo", "originalPartnerReferenceNo")]
     if all(r is None for r in refs):
-        return "missing-field", "originalReferenceNo (or originalPartnerReferenceNo) is missing [originalReferenceNo]."
+        return (
+            "missing-field",
+            "originalReferenceNo (or originalPartnerReferenceNo) is missing [originalReferenceNo].",
+        )
     for name, ref in zip(("originalReferenceNo", "originalPartnerReferenceNo"), refs):
         if ref is not None and (not isinstance(ref, str) or not 1 <= len(ref) <= 64 or not ref.isprintable()):
             return "bad-field", f"{name} must be 1 to 64 printable characters [{name}]."
@@ -295,10 +302,13 @@ def _check_fields(body: dict[str, Any]) -> tuple[str, str] | None:
             return "bad-field", "amount must be an object {value, currency} [amount]."
         value = amount.get("value")
         if not isinstance(value, str) or not _AMOUNT.fullmatch(value):
-            return "bad-field", "amount.value must be digits with two decimals, e.g. \"10000.00\" [amount.value]."
+            return (
+                "bad-field",
+                'amount.value must be digits with two decimals, e.g. "10000.00" [amount.value].',
+            )
         currency = amount.get("currency")
         if not isinstance(currency, str) or not _CURRENCY.fullmatch(currency):
-            return "bad-field", "amount.currency must be a 3-letter code such as \"IDR\" [amount.currency]."
+            return "bad-field", 'amount.currency must be a 3-letter code such as "IDR" [amount.currency].'
     return None
 
 
@@ -319,15 +329,26 @@ def check_notification(
     timestamp = headers["x-timestamp"].strip()
     version = headers.get("x-version", default_version).strip() or default_version
     if not _VERSION.fullmatch(version):
-        return _Outcome("bad-header", f"X-VERSION {_text(version, 40)!r} is not a version such as v1 [X-VERSION].")
+        return _Outcome(
+            "bad-header", f"X-VERSION {_text(version, 40)!r} is not a version such as v1 [X-VERSION]."
+        )
     try:
         verification = verify_notification(
-            secret, notify_url, body, timestamp, headers["x-signature"], version=version, clock=clock, window=window
+            secret,
+            notify_url,
+            body,
+            timestamp,
+            headers["x-signature"],
+            version=version,
+            clock=clock,
+            window=window,
         )
     except TimestampError as exc:
         return _Outcome("bad-header", f"{_text(exc.message, 200)} [X-TIMESTAMP]")
     except BodyFormatError as exc:
-        return _Outcome("body-not-json", f"{_text(exc.message, 200)}", body_error="not JSON, cannot be minified")
+        return _Outcome(
+            "body-not-json", f"{_text(exc.message, 200)}", body_error="not JSON, cannot be minified"
+        )
     parsed, error = _parse_body(body)
     outcome = _Outcome(body=parsed, body_error=error, fields=_read_fields(parsed))
     if not verification.ok:
@@ -383,25 +404,40 @@ class NotificationReceiver:
         self._secret = _secret_bytes(client_secret)  # typed error for an empty or padded secret
         self.host = check_address(host, port)
         self._requested_port = port
-        if not isinstance(path, str) or not path.startswith("/") or path.startswith("//") or not (
-            path.isascii() and path.isprintable() and not any(c in path for c in " ?#%")
+        if (
+            not isinstance(path, str)
+            or not path.startswith("/")
+            or path.startswith("//")
+            or not (path.isascii() and path.isprintable() and not any(c in path for c in " ?#%"))
         ):
             raise ConfigError(
                 f"path must be a plain absolute path such as /notify/qris, not {_text(repr(path), 80)}.",
-                hint="Letters, digits and / - _ . only; no query string: the provider posts to the URL as given.",
+                hint="Letters, digits and / - _ . only, no query string: "
+                "the provider posts to the URL as given.",
             )
         if not isinstance(version, str) or not _VERSION.fullmatch(version):
-            raise ConfigError(f"version {_text(repr(version), 40)} is not an X-VERSION such as v1.", hint="Leave it v1.")
+            raise ConfigError(
+                f"version {_text(repr(version), 40)} is not an X-VERSION such as v1.", hint="Leave it v1."
+            )
         if isinstance(window, bool) or not isinstance(window, (int, float)) or not 0 < window <= 86400:
             raise ConfigError(
                 f"window must be a number of seconds from 0 to 86400, not {window!r}.",
                 hint="300 (five minutes either way) is what the sandbox and most providers use.",
             )
-        for name, value, upper in (("max_body_bytes", max_body_bytes, 16 * 1024 * 1024), ("max_records", max_records, 10**6)):
+        for name, value, upper in (
+            ("max_body_bytes", max_body_bytes, 16 * 1024 * 1024),
+            ("max_records", max_records, 10**6),
+        ):
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= upper:
-                raise ConfigError(f"{name} must be a whole number from 1 to {upper}, not {value!r}.", hint=f"Leave {name} at its default.")
+                raise ConfigError(
+                    f"{name} must be a whole number from 1 to {upper}, not {value!r}.",
+                    hint=f"Leave {name} at its default.",
+                )
         if on_notification is not None and not callable(on_notification):
-            raise ConfigError("on_notification must be callable: on_notification(received).", hint="Pass a function or None.")
+            raise ConfigError(
+                "on_notification must be callable: on_notification(received).",
+                hint="Pass a function or None.",
+            )
         self.path = path
         self.version = version
         self.window = float(window)
@@ -466,7 +502,9 @@ class NotificationReceiver:
     @property
     def port(self) -> int:
         if self._runner is None:
-            raise SnapbookError("The notification receiver is not running.", hint="Call start() or use it in a with block.")
+            raise SnapbookError(
+                "The notification receiver is not running.", hint="Call start() or use it in a with block."
+            )
         port: int = self._runner.port
         return port
 
@@ -509,7 +547,9 @@ class NotificationReceiver:
         n.original_reference_no == reference_no``.
         """
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 <= timeout <= 3600:
-            raise ConfigError(f"timeout must be 0 to 3600 seconds, not {timeout!r}.", hint="wait(10) waits ten seconds.")
+            raise ConfigError(
+                f"timeout must be 0 to 3600 seconds, not {timeout!r}.", hint="wait(10) waits ten seconds."
+            )
         test = predicate or (lambda n: n.verified)
         found: list[ReceivedNotification] = []
 
@@ -524,7 +564,8 @@ class NotificationReceiver:
         raise NotificationTimeoutError(
             f"No matching notification arrived at {self.url if self.running else 'the receiver'} within "
             f"{timeout:g} s ({seen} request(s) recorded).",
-            hint="Check that the provider was given receiver.url as callbackUrl and that the payment was made; "
+            hint="Check that the provider was given receiver.url as callbackUrl "
+            "and that the payment was made; "
             "look at receiver.notifications for refused ones.",
         )
 
@@ -534,9 +575,22 @@ class NotificationReceiver:
 
         rows = [n.to_dict() for n in self.notifications]
         order = [
-            "time", "verdict", "reason", "http_status", "response_code", "detail", "shape",
-            "original_reference_no", "original_partner_reference_no", "latest_transaction_status",
-            "amount", "currency", "duplicate", "x_timestamp", "x_signature", "doctor",
+            "time",
+            "verdict",
+            "reason",
+            "http_status",
+            "response_code",
+            "detail",
+            "shape",
+            "original_reference_no",
+            "original_partner_reference_no",
+            "latest_transaction_status",
+            "amount",
+            "currency",
+            "duplicate",
+            "x_timestamp",
+            "x_signature",
+            "doctor",
         ]
         frame = pd.DataFrame(rows, columns=order)
         frame["time"] = pd.to_datetime(frame["time"], utc=True)
@@ -561,7 +615,15 @@ class NotificationReceiver:
         )
         if not records:
             return head
-        cols = ("received", "verdict", "answer", "originalReferenceNo", "latestTransactionStatus", "amount", "detail")
+        cols = (
+            "received",
+            "verdict",
+            "answer",
+            "originalReferenceNo",
+            "latestTransactionStatus",
+            "amount",
+            "detail",
+        )
         th = "".join(f"<th style='text-align:left'>{c}</th>" for c in cols)
         trs = []
         for n in records[-50:]:
@@ -610,8 +672,13 @@ class NotificationReceiver:
                 else:
                     body_size = len(body)
                     outcome = check_notification(
-                        self._secret, self.url, headers, body,
-                        default_version=self.version, clock=self.clock, window=self.window,
+                        self._secret,
+                        self.url,
+                        headers,
+                        body,
+                        default_version=self.version,
+                        clock=self.clock,
+                        window=self.window,
                     )
                     diagnosis = None
                     if outcome.reason in ("signature-mismatch", "not-base64"):
@@ -623,8 +690,13 @@ class NotificationReceiver:
             outcome = _Outcome("error", f"The receiver failed: {type(exc).__name__}: {_text(exc, 160)}")
         status, code, message = RECEIVER_CODES[outcome.reason]
         record = self._record(arrived, method, path, headers, status, code, message, outcome, body_size)
-        answer = json.dumps({"responseCode": code, "responseMessage": message}, separators=(",", ":")).encode()
-        response_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(answer)).encode())]
+        answer = json.dumps(
+            {"responseCode": code, "responseMessage": message}, separators=(",", ":")
+        ).encode()
+        response_headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(answer)).encode()),
+        ]
         if close:
             response_headers.append((b"connection", b"close"))
         await send({"type": "http.response.start", "status": status, "headers": response_headers})
@@ -681,7 +753,8 @@ class NotificationReceiver:
         shown_headers = {
             k: _text(v, 120)
             for k, v in mask_headers(headers).items()
-            if k in ("x-timestamp", "x-signature", "x-version", "content-type", "content-length", "user-agent")
+            if k
+            in ("x-timestamp", "x-signature", "x-version", "content-type", "content-length", "user-agent")
         }
         with self._changed:
             duplicate = False

@@ -453,7 +453,9 @@ def _decode_png(png: bytes) -> list[str]:
     return [result.text for result in zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))]
 
 
-@pytest.mark.parametrize("extra", [{}, {"postal_code": "12190", "bill_number": "INV-001", "terminal_label": "A01"}])
+@pytest.mark.parametrize(
+    "extra", [{}, {"postal_code": "12190", "bill_number": "INV-001", "terminal_label": "A01"}]
+)
 def test_the_png_decodes_back_to_the_exact_payload(extra):
     read = parse(build_dynamic(**VALID, **extra))
     assert _decode_png(read.image().png()) == [read.payload]
@@ -478,7 +480,9 @@ def test_the_image_is_a_full_size_byte_mode_qr_of_the_payload_at_level_m_or_bett
 
     modules = image.code.symbol_size(scale=1, border=0)[0]
     assert Image.open(io.BytesIO(png)).size == ((modules + 8) * 5,) * 2
-    assert repr(image) == f"QrImage(QR {image.code.designator}, byte mode, {modules} modules, {len(read.payload)} characters)"
+    assert repr(image) == (
+        f"QrImage(QR {image.code.designator}, byte mode, {modules} modules, {len(read.payload)} characters)"
+    )
 
 
 def test_the_svg_is_inline_svg_of_the_same_symbol():

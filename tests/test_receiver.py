@@ -65,7 +65,9 @@ def post(url: str, body: bytes, headers: dict[str, str], **kw: object) -> httpx.
     return httpx.post(url, content=body, headers=headers, timeout=10, trust_env=False, **kw)
 
 
-def signed(url: str, body: bytes, *, at: datetime = NOW, secret: str = SECRET, sign_url: str | None = None) -> dict:
+def signed(
+    url: str, body: bytes, *, at: datetime = NOW, secret: str = SECRET, sign_url: str | None = None
+) -> dict:
     stamp = ts(at)
     return {
         "Content-Type": "application/json",
@@ -165,7 +167,10 @@ def test_a_stale_or_future_timestamp_is_401_out_of_range(receiver, skew):
 
 def test_a_timestamp_just_inside_the_window_is_accepted(receiver):
     data = compact(NOTIFICATION)
-    assert post(receiver.url, data, signed(receiver.url, data, at=NOW - timedelta(seconds=299))).status_code == 200
+    assert (
+        post(receiver.url, data, signed(receiver.url, data, at=NOW - timedelta(seconds=299))).status_code
+        == 200
+    )
 
 
 @pytest.mark.parametrize("missing", ["X-TIMESTAMP", "X-SIGNATURE"])
@@ -215,9 +220,17 @@ def test_a_json_array_body_is_400_4005200(receiver):
     [
         (lambda b: b.pop("latestTransactionStatus"), "4005202", "[latestTransactionStatus]"),
         (lambda b: b.update(latestTransactionStatus="Success"), "4005201", "[latestTransactionStatus]"),
-        (lambda b: (b.pop("originalReferenceNo"), b.pop("originalPartnerReferenceNo")), "4005202", "[originalReferenceNo]"),
+        (
+            lambda b: (b.pop("originalReferenceNo"), b.pop("originalPartnerReferenceNo")),
+            "4005202",
+            "[originalReferenceNo]",
+        ),
         (lambda b: b.update(amount={"value": "10000", "currency": "IDR"}), "4005201", "[amount.value]"),
-        (lambda b: b.update(amount={"value": "10000.00", "currency": "rupiah"}), "4005201", "[amount.currency]"),
+        (
+            lambda b: b.update(amount={"value": "10000.00", "currency": "rupiah"}),
+            "4005201",
+            "[amount.currency]",
+        ),
     ],
 )
 def test_body_field_problems_are_400_naming_the_field(receiver, change, code, where):

@@ -406,7 +406,9 @@ class ServerThread:
     def port(self) -> int:
         """The port bound (a free one when 0 was asked); SnapbookError when not running."""
         if self._port is None:
-            raise SnapbookError(f"The {self.name} is not running.", hint="Call start() or use it in a with block.")
+            raise SnapbookError(
+                f"The {self.name} is not running.", hint="Call start() or use it in a with block."
+            )
         return self._port
 
 
