@@ -67,7 +67,13 @@ if TYPE_CHECKING:
 
     from .doctor import Diagnosis
 
-__all__ = ["RECEIVER_CODES", "NotificationReceiver", "ReceivedNotification", "check_notification"]
+__all__ = [
+    "RECEIVER_CODES",
+    "NotificationCheck",
+    "NotificationReceiver",
+    "ReceivedNotification",
+    "check_notification",
+]
 
 _LOGGER = logging.getLogger("snapbook.receiver")
 
@@ -241,7 +247,9 @@ class ReceivedNotification:
 
 
 @dataclass
-class _Outcome:
+class NotificationCheck:
+    """What :func:`check_notification` found: a ``reason`` (a key of :data:`RECEIVER_CODES`) and why."""
+
     reason: str = "valid"
     detail: str = ""
     body: Any = None
@@ -321,15 +329,17 @@ def check_notification(
     default_version: str = DEFAULT_VERSION,
     clock: Clock = system_clock,
     window: float = FRESHNESS_SECONDS,
-) -> _Outcome:
+) -> NotificationCheck:
     """Steps 3-10 of the module docstring over one request's lower-cased headers and body bytes."""
     missing = [h for h in ("X-TIMESTAMP", "X-SIGNATURE") if not headers.get(h.lower(), "").strip()]
     if missing:
-        return _Outcome("missing-header", f"Missing or empty header {', '.join(missing)} [{missing[0]}].")
+        return NotificationCheck(
+            "missing-header", f"Missing or empty header {', '.join(missing)} [{missing[0]}]."
+        )
     timestamp = headers["x-timestamp"].strip()
     version = headers.get("x-version", default_version).strip() or default_version
     if not _VERSION.fullmatch(version):
-        return _Outcome(
+        return NotificationCheck(
             "bad-header", f"X-VERSION {_text(version, 40)!r} is not a version such as v1 [X-VERSION]."
         )
     try:
@@ -344,13 +354,13 @@ def check_notification(
             window=window,
         )
     except TimestampError as exc:
-        return _Outcome("bad-header", f"{_text(exc.message, 200)} [X-TIMESTAMP]")
+        return NotificationCheck("bad-header", f"{_text(exc.message, 200)} [X-TIMESTAMP]")
     except BodyFormatError as exc:
-        return _Outcome(
+        return NotificationCheck(
             "body-not-json", f"{_text(exc.message, 200)}", body_error="not JSON, cannot be minified"
         )
     parsed, error = _parse_body(body)
-    outcome = _Outcome(body=parsed, body_error=error, fields=_read_fields(parsed))
+    outcome = NotificationCheck(body=parsed, body_error=error, fields=_read_fields(parsed))
     if not verification.ok:
         outcome.reason, outcome.detail = verification.reason, verification.detail
         return outcome
@@ -657,14 +667,16 @@ class NotificationReceiver:
         close = False
         try:
             if path != self.path:
-                outcome = _Outcome("not-found", f"Only {self.path} is served here (POST).")
+                outcome = NotificationCheck("not-found", f"Only {self.path} is served here (POST).")
             elif method != "POST":
-                outcome = _Outcome("method", f"{_text(method, 16)} is not served; notifications are POSTed.")
+                outcome = NotificationCheck(
+                    "method", f"{_text(method, 16)} is not served; notifications are POSTed."
+                )
             else:
                 body, oversize, close = await self._read_body(receive, headers.get("content-length", ""))
                 if oversize:
                     close = True
-                    outcome = _Outcome(
+                    outcome = NotificationCheck(
                         "too-large",
                         f"The body is over the {self.max_body_bytes}-byte limit; it was not parsed.",
                         body_error="too large",
@@ -687,7 +699,9 @@ class NotificationReceiver:
         except _Disconnected:
             return  # nothing to answer; a provider retries
         except Exception as exc:  # never a traceback to the peer; the record says what happened
-            outcome = _Outcome("error", f"The receiver failed: {type(exc).__name__}: {_text(exc, 160)}")
+            outcome = NotificationCheck(
+                "error", f"The receiver failed: {type(exc).__name__}: {_text(exc, 160)}"
+            )
         status, code, message = RECEIVER_CODES[outcome.reason]
         record = self._record(arrived, method, path, headers, status, code, message, outcome, body_size)
         answer = json.dumps(
@@ -745,7 +759,7 @@ class NotificationReceiver:
         status: int,
         code: str,
         message: str,
-        outcome: _Outcome,
+        outcome: NotificationCheck,
         body_size: int,
     ) -> ReceivedNotification:
         fields = dict(outcome.fields)

@@ -277,6 +277,29 @@ def test_a_huge_declared_body_is_answered_without_being_read(receiver):
     assert receiver.notifications[0].reason == "too-large"
 
 
+def test_an_oversized_chunked_body_without_content_length_is_413(receiver):
+    def chunks():
+        for _ in range(20):  # 160 KiB in 8 KiB chunks, no Content-Length
+            yield b"x" * 8192
+
+    stamp = ts()
+    response = httpx.post(
+        receiver.url,
+        content=chunks(),
+        headers={"X-TIMESTAMP": stamp, "X-SIGNATURE": "AAAA"},
+        timeout=10,
+        trust_env=False,
+    )
+    assert answer(response)[:2] == (413, "4135200")
+    assert receiver.notifications[0].reason == "too-large"
+
+
+def test_json_nested_too_deeply_is_refused_as_400(receiver):
+    data = b"[" * 30000 + b"]" * 30000  # no whitespace: hashable, and signed correctly
+    assert answer(post(receiver.url, data, signed(receiver.url, data)))[:2] == (400, "4005200")
+    assert "too deeply" in receiver.notifications[0].detail
+
+
 def test_many_concurrent_posts_are_all_recorded(receiver):
     count = 60
 
@@ -438,6 +461,20 @@ def test_stop_frees_the_port_and_keeps_the_records():
     with socket.socket() as sock:  # the port can be bound again
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", port))
+
+
+def test_a_forgotten_receiver_is_shut_down_when_collected():
+    import gc
+
+    r = NotificationReceiver(SECRET).start()
+    name = f"snapbook-receiver-{r.port}"
+    assert any(t.name == name for t in threading.enumerate())
+    del r
+    gc.collect()
+    deadline = time.monotonic() + 10
+    while any(t.name == name and t.is_alive() for t in threading.enumerate()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not any(t.name == name and t.is_alive() for t in threading.enumerate())
 
 
 def test_the_codes_table_is_what_the_receiver_answers():
