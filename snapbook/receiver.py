@@ -363,6 +363,11 @@ def check_notification(
     outcome = NotificationCheck(body=parsed, body_error=error, fields=_read_fields(parsed))
     if not verification.ok:
         outcome.reason, outcome.detail = verification.reason, verification.detail
+        if verification.reason in ("signature-mismatch", "not-base64"):
+            outcome.detail += (
+                f" Expected base64(HMAC-SHA512(client secret, '{notify_url}:{version}:"
+                "sha256hex(minified body):X-TIMESTAMP'))."
+            )
         return outcome
     if error:
         outcome.reason, outcome.detail = "body-not-json", f"The signature holds but {error}."
@@ -695,6 +700,8 @@ class NotificationReceiver:
                     diagnosis = None
                     if outcome.reason in ("signature-mismatch", "not-base64"):
                         diagnosis = await self._diagnose(headers, body)
+                        if diagnosis is not None and diagnosis.cause != "unidentified":
+                            outcome.detail += f" The doctor: {diagnosis.summary}"
                     outcome.fields["diagnosis"] = diagnosis
         except _Disconnected:
             return  # nothing to answer; a provider retries

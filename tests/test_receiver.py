@@ -154,7 +154,10 @@ def test_a_signature_over_another_notify_url_is_refused(receiver, other, cause):
     data = compact(NOTIFICATION)
     response = post(receiver.url, data, signed(receiver.url, data, sign_url=other(receiver.url)))
     assert answer(response)[:2] == (401, "4015200")
-    assert receiver.notifications[0].diagnosis.cause == cause
+    got = receiver.notifications[0]
+    assert got.diagnosis.cause == cause
+    assert receiver.url in got.detail  # the NotifyURL it expected to be signed
+    assert ("the other scheme" in got.detail) == (cause == "notify-url")  # the doctor's finding, when named
 
 
 @pytest.mark.parametrize("skew", [301, -301, 3600])
