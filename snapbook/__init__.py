@@ -95,6 +95,9 @@ _LAZY: dict[str, str] = {
     "ServiceEndpoint": "endpoints",
     "ServiceResponse": "client",
     "resolve_service": "endpoints",
+    # The merchant's side of a notification: a verifying endpoint on 127.0.0.1.
+    "NotificationReceiver": "receiver",
+    "ReceivedNotification": "receiver",
 }
 
 __all__ = sorted(

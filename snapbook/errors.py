@@ -20,6 +20,7 @@ __all__ = [
     "KeyKindError",
     "KeyTypeError",
     "LogWriteError",
+    "NotificationTimeoutError",
     "OutputExistsError",
     "PassphraseError",
     "QrisError",
@@ -222,3 +223,10 @@ class LogWriteError(SnapbookError, UserWarning):
     succeeded or failed on its own, and a token that was issued is still returned. The rows stay
     in memory and are written, in order, on the next append or :meth:`~snapbook.log.RequestLog.flush`.
     """
+
+
+# --- the notification receiver --------------------------------------------------------
+
+
+class NotificationTimeoutError(SnapbookError, TimeoutError):
+    """:meth:`~snapbook.receiver.NotificationReceiver.wait` saw no matching notification in time."""

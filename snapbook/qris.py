@@ -25,12 +25,17 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from .errors import QrisError
+
+if TYPE_CHECKING:
+    import segno
 
 __all__ = [
     "MAX_PAYLOAD_LENGTH",
     "DataObject",
+    "QrImage",
     "QrisPayload",
     "build_dynamic",
     "build_dynamic_qris",
@@ -243,6 +248,48 @@ def encode(objects: Iterable[DataObject], *, crc: bool = True) -> str:
 # --- reading --------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, repr=False)
+class QrImage:
+    """A QRIS payload drawn as a QR code: shows itself in a notebook, saves as PNG or SVG.
+
+    ``code`` is segno's ``QRCode`` (``code.version``, ``code.error``, ``code.designator``,
+    ``code.mode``); ``payload`` is the exact text it encodes.
+    """
+
+    payload: str
+    code: segno.QRCode
+    scale: int = 4
+    border: int = 4
+
+    def png(self) -> bytes:
+        """PNG bytes, ``scale`` pixels per module, ``border`` modules of quiet zone."""
+        import io
+
+        out = io.BytesIO()
+        self.code.save(out, kind="png", scale=self.scale, border=self.border)
+        return out.getvalue()
+
+    def svg(self) -> str:
+        """An inline ``<svg>`` element (no XML declaration), for HTML."""
+        return str(self.code.svg_inline(scale=self.scale, border=self.border, title="QRIS"))
+
+    def save(self, path: str, **options: object) -> None:
+        """Write a file whose kind follows the extension (``.png``, ``.svg``, ``.pdf``, ...)."""
+        self.code.save(path, **{"scale": self.scale, "border": self.border, **options})
+
+    def _repr_png_(self) -> bytes:
+        return self.png()
+
+    def _repr_svg_(self) -> str:
+        return self.svg()
+
+    def __repr__(self) -> str:
+        return (
+            f"QrImage(QR {self.code.designator}, {self.code.mode} mode, "
+            f"{self.code.symbol_size(scale=1, border=0)[0]} modules, {len(self.payload)} characters)"
+        )
+
+
 @dataclass(frozen=True)
 class QrisPayload:
     """A parsed QRIS / EMVCo MPM payload: its data objects, the usual fields, the CRC verdict."""
@@ -354,6 +401,36 @@ class QrisPayload:
             out.extend((f"{o.tag}.{c.tag}", c.name, c.length, c.value) for c in o.children)
         return out
 
+    def image(self, *, scale: int = 4, border: int = 4, error: str = "m") -> QrImage:
+        """The QR code of this payload, to show or save (drawn by segno).
+
+        In a notebook it displays itself (``_repr_png_``, ``_repr_svg_``); ``.svg()`` gives
+        inline SVG, ``.png()`` PNG bytes and ``.save("qr.png")`` a file. The payload text is encoded
+        as is, in byte mode, ``error`` level M at least (segno raises it when the symbol has
+        room to spare); a scanner reads back exactly :attr:`payload`. ``scale`` is the pixels
+        (PNG) or units (SVG) per module, ``border`` the quiet zone in modules (4 per ISO 18004).
+        """
+        for name, value, upper in (("scale", scale, 64), ("border", border, 16)):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int)
+                or not (name == "border" or value >= 1)
+                or not 0 <= value <= upper
+            ):
+                raise QrisError(
+                    f"{name} must be a whole number up to {upper}, not {value!r}.",
+                    hint="image(scale=4, border=4) suits a notebook; raise scale for print.",
+                )
+        if error not in ("l", "m", "q", "h", "L", "M", "Q", "H"):
+            raise QrisError(
+                f"error must be one of L, M, Q, H, not {error!r}.", hint="M is what QRIS codes use."
+            )
+        import segno  # only when drawn: import snapbook.qris stays pure and cheap
+
+        # micro=False: a QRIS scanner reads full-size QR codes only; mode="byte" keeps the text as is.
+        code = segno.make_qr(self.payload, error=error, mode="byte", encoding="utf-8")
+        return QrImage(self.payload, code, scale, border)
+
     def __repr__(self) -> str:
         kind = {"11": "static", "12": "dynamic"}.get(self.value("01") or "", f"method {self.value('01')!r}")
         crc = "ok" if self.crc_ok else f"BAD, computed {self.crc_computed}"
@@ -380,7 +457,15 @@ class QrisPayload:
                 f"<td style='text-align:right'>{length}</td>"
                 f"<td style='text-align:left'><code>{shown}</code></td></tr>"
             )
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        table = f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        try:
+            svg = self.image(scale=3).svg()
+        except Exception:  # segno missing or the text not encodable: the table alone still teaches
+            return table
+        return (
+            "<div style='display:flex;gap:1.5em;align-items:flex-start'>"
+            f"<div class='snapbook-qris-image'>{svg}</div>{table}</div>"
+        )
 
 
 def _read_tlv(text: str, base: int, parent: str | None) -> list[DataObject]:

@@ -438,3 +438,87 @@ def test_root_exports_are_lazy_aliases():
     assert snapbook.parse_qris is qris.parse and snapbook.build_dynamic_qris is qris.build_dynamic
     assert snapbook.QrisPayload is QrisPayload
     assert "QrisError" in snapbook.errors.__all__
+
+
+# --- the QR image (segno) ---------------------------------------------------------------------
+
+
+def _decode_png(png: bytes) -> list[str]:
+    """Read the QR codes in a PNG with zxing-cpp, a decoder written apart from segno."""
+    import io
+
+    import zxingcpp
+    from PIL import Image
+
+    return [result.text for result in zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))]
+
+
+@pytest.mark.parametrize(
+    "extra", [{}, {"postal_code": "12190", "bill_number": "INV-001", "terminal_label": "A01"}]
+)
+def test_the_png_decodes_back_to_the_exact_payload(extra):
+    read = parse(build_dynamic(**VALID, **extra))
+    assert _decode_png(read.image().png()) == [read.payload]
+
+
+def test_the_published_static_sample_round_trips_through_the_image():
+    assert _decode_png(parse(LINKAJA_STATIC).image(scale=3).png()) == [LINKAJA_STATIC]
+
+
+def test_the_image_is_a_full_size_byte_mode_qr_of_the_payload_at_level_m_or_better():
+    read = parse(GOOD)
+    image = read.image(scale=5, border=4)
+    assert image.payload == read.payload
+    assert image.code.mode == "byte" and not image.code.is_micro
+    assert image.code.error in ("M", "Q", "H")
+    assert image.code.designator == f"{image.code.version}-{image.code.error}"
+    png = image._repr_png_()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    import io
+
+    from PIL import Image
+
+    modules = image.code.symbol_size(scale=1, border=0)[0]
+    assert Image.open(io.BytesIO(png)).size == ((modules + 8) * 5,) * 2
+    assert repr(image) == (
+        f"QrImage(QR {image.code.designator}, byte mode, {modules} modules, {len(read.payload)} characters)"
+    )
+
+
+def test_the_svg_is_inline_svg_of_the_same_symbol():
+    import xml.etree.ElementTree as ET
+
+    image = parse(GOOD).image(scale=2, border=4)
+    svg = image._repr_svg_()
+    assert svg.startswith("<svg") and "<?xml" not in svg
+    root = ET.fromstring(svg)
+    side = (image.code.symbol_size(scale=1, border=0)[0] + 8) * 2
+    assert root.get("width") == root.get("height") == str(side)
+
+
+def test_the_html_view_shows_the_qr_beside_the_table():
+    page = parse(GOOD)._repr_html_()
+    assert page.count("<svg") == 1 and "<table>" in page and "Merchant PAN" in page
+
+
+def test_image_arguments_are_checked():
+    read = parse(GOOD)
+    for kwargs in ({"scale": 0}, {"scale": 1000}, {"border": -1}, {"scale": 2.5}, {"error": "x"}):
+        with pytest.raises(QrisError) as caught:
+            read.image(**kwargs)
+        assert caught.value.hint
+
+
+def test_saving_the_image_writes_a_png(tmp_path):
+    target = tmp_path / "qris.png"
+    parse(GOOD).image().save(str(target))
+    assert _decode_png(target.read_bytes()) == [GOOD]
+
+
+def test_import_snapbook_qris_does_not_import_segno():
+    import subprocess
+    import sys
+
+    code = "import sys, snapbook.qris; print('segno' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == "False"

@@ -45,7 +45,7 @@ from .config import SandboxConfig
 from .faults import Faults
 from .journal import Journal
 
-__all__ = ["Sandbox", "SandboxProtocol"]
+__all__ = ["Sandbox", "SandboxProtocol", "ServerThread", "check_address"]
 
 _HTTP_LOGGER = logging.getLogger("snapbook.sandbox.http")
 _HTTP_LOGGER.addHandler(logging.NullHandler())
@@ -274,6 +274,144 @@ def _check_host(host: object) -> None:
         )
 
 
+def check_address(host: object, port: object) -> str:
+    """``host`` (brackets of ``[::1]`` removed) once it and ``port`` are usable; else ConfigError."""
+    _check_host(host)
+    assert isinstance(host, str)
+    if host.startswith("[") and host.endswith("]"):  # [::1], as it is written in a URL
+        host = host[1:-1]
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ConfigError(
+            f"port must be a whole number from 0 to 65535, not {port!r}.",
+            hint="8765 is the CLI's default; 0 picks a free port.",
+        )
+    return host
+
+
+class ServerThread:
+    """An ASGI app served by uvicorn on a socket bound here, in a daemon thread: the sandbox's runner.
+
+    The sandbox and the notification receiver (:mod:`snapbook.receiver`) both run through it, so
+    both get the same bounds (:class:`SandboxProtocol`: request deadline, connection limit,
+    keep-alive timeout) and the same clean shutdown. ``name`` says what runs, in the thread's
+    name, the Server header and errors.
+    """
+
+    def __init__(
+        self,
+        app: Any,
+        *,
+        host: str,
+        port: int,
+        keep_alive_timeout: float,
+        closing: threading.Event | None = None,
+        name: str = "sandbox",
+    ) -> None:
+        self.app = app
+        self.host = host
+        self.requested_port = port
+        self.keep_alive_timeout = keep_alive_timeout
+        self.closing = closing if closing is not None else threading.Event()
+        self.name = name
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._socket: socket.socket | None = None
+        self._port: int | None = None
+        self._finalizer: weakref.finalize | None = None
+
+    def start(self, timeout: float = 10.0) -> ServerThread:
+        """Bind, start the server thread and wait until it serves; returns self."""
+        if self.running:
+            return self
+        sock = self._bind()
+        config = uvicorn.Config(
+            self.app,
+            lifespan="off",
+            loop="asyncio",
+            http=SandboxProtocol,
+            ws="none",
+            log_config=None,
+            access_log=False,
+            proxy_headers=False,
+            server_header=False,
+            headers=[("Server", f"snapbook-{self.name}")],
+            timeout_graceful_shutdown=2,
+            timeout_keep_alive=self.keep_alive_timeout,
+            backlog=_BACKLOG,
+        )
+        server = _QuietServer(config)
+        port = sock.getsockname()[1]
+        thread = threading.Thread(
+            target=self._serve, args=(server, sock), name=f"snapbook-{self.name}-{port}", daemon=True
+        )
+        self._server, self._thread, self._socket, self._port = server, thread, sock, port
+        # A server forgotten (its owner reassigned, garbage-collected) or still running at
+        # interpreter exit is shut down too; the finalizer holds no reference to self.
+        self._finalizer = weakref.finalize(self, _shutdown, server, thread, sock, self.closing, 5.0)
+        thread.start()
+        deadline = time.monotonic() + timeout
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise SnapbookError(
+                    f"The {self.name} did not start on {self.host}:{port} within {timeout:g} s.",
+                    hint="Set SNAPBOOK_DEBUG=1 and look for uvicorn errors on stderr.",
+                )
+            time.sleep(0.005)
+        return self
+
+    @staticmethod
+    def _serve(server: uvicorn.Server, sock: socket.socket) -> None:
+        # Server.run makes a new event loop in this thread (asyncio.Runner); signals are left
+        # to the main thread, since uvicorn only installs handlers there.
+        try:
+            server.run(sockets=[sock])
+        except SystemExit:  # uvicorn exits on startup failure; the thread just ends
+            pass
+
+    def _bind(self) -> socket.socket:
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and
+        # without it every answer (headers, then body) waits ~40 ms for the client's delayed ACK.
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host, self.requested_port))
+            sock.listen(_BACKLOG)
+            sock.setblocking(False)
+        except (OSError, OverflowError, ValueError, UnicodeError) as exc:
+            sock.close()
+            reason = getattr(exc, "strerror", None) or exc
+            raise ConfigError(
+                f"Cannot listen on {printable(self.host, 100)}:{self.requested_port}: "
+                f"{printable(str(reason), 200)}.",
+                hint="Choose another port, or port 0 for a free one; the host must be a local address.",
+            ) from None
+        return sock
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """End the server, join its thread, close the socket. Safe to call twice."""
+        finalizer, self._finalizer = self._finalizer, None
+        if finalizer is not None:
+            finalizer.detach()
+            _shutdown(self._server, self._thread, self._socket, self.closing, timeout)
+        self._server = self._thread = self._socket = None
+        self._port = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def port(self) -> int:
+        """The port bound (a free one when 0 was asked); SnapbookError when not running."""
+        if self._port is None:
+            raise SnapbookError(
+                f"The {self.name} is not running.", hint="Call start() or use it in a with block."
+            )
+        return self._port
+
+
 class Sandbox:
     """A local SNAP provider on ``http://127.0.0.1:<free port>``, in a background thread.
 
@@ -299,14 +437,7 @@ class Sandbox:
                 f"config must be a SandboxConfig, not {type(config).__name__}.",
                 hint="Sandbox(SandboxConfig(freshness_seconds=60)).",
             )
-        _check_host(host)
-        if host.startswith("[") and host.endswith("]"):  # [::1], as it is written in a URL
-            host = host[1:-1]
-        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
-            raise ConfigError(
-                f"port must be a whole number from 0 to 65535, not {port!r}.",
-                hint="8765 is the CLI's default; 0 picks a free port.",
-            )
+        host = check_address(host, port)
         if journal is not None and not isinstance(journal, Journal):
             raise ConfigError(
                 f"journal must be a snapbook.sandbox.Journal, not {type(journal).__name__}.",
@@ -317,11 +448,7 @@ class Sandbox:
         self._requested_port = port
         self.app = create_app(self.config, clients=clients, journal=journal)
         self.provider: Provider = self.app.state.provider
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._socket: socket.socket | None = None
-        self._port: int | None = None
-        self._finalizer: weakref.finalize | None = None
+        self._runner: ServerThread | None = None
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -329,85 +456,29 @@ class Sandbox:
         """Start serving in a background thread; returns self. Does nothing if already running."""
         if self.running:
             return self
-        sock = self._bind()
         self.provider.closing.clear()
-        config = uvicorn.Config(
+        runner = ServerThread(
             self.app,
-            lifespan="off",
-            loop="asyncio",
-            http=SandboxProtocol,
-            ws="none",
-            log_config=None,
-            access_log=False,
-            proxy_headers=False,
-            server_header=False,
-            headers=[("Server", "snapbook-sandbox")],
-            timeout_graceful_shutdown=2,
-            timeout_keep_alive=self.config.keep_alive_timeout,
-            backlog=_BACKLOG,
+            host=self.host,
+            port=self._requested_port,
+            keep_alive_timeout=self.config.keep_alive_timeout,
+            closing=self.provider.closing,
+            name="sandbox",
         )
-        server = _QuietServer(config)
-        port = sock.getsockname()[1]
-        thread = threading.Thread(
-            target=self._serve, args=(server, sock), name=f"snapbook-sandbox-{port}", daemon=True
-        )
-        self._server, self._thread, self._socket, self._port = server, thread, sock, port
         # A sandbox forgotten in a notebook (reassigned, garbage-collected) or still running at
-        # interpreter exit is shut down too; the finalizer holds no reference to self.
-        self._finalizer = weakref.finalize(self, _shutdown, server, thread, sock, self.provider.closing, 5.0)
-        thread.start()
-        deadline = time.monotonic() + timeout
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise SnapbookError(
-                    f"The sandbox did not start on {self.host}:{port} within {timeout:g} s.",
-                    hint="Set SNAPBOOK_DEBUG=1 and look for uvicorn errors on stderr.",
-                )
-            time.sleep(0.005)
+        # interpreter exit is shut down too: the runner's finalizer holds no reference to self.
+        self._runner = runner.start(timeout)
         return self
-
-    @staticmethod
-    def _serve(server: uvicorn.Server, sock: socket.socket) -> None:
-        # Server.run makes a new event loop in this thread (asyncio.Runner); signals are left
-        # to the main thread, since uvicorn only installs handlers there.
-        try:
-            server.run(sockets=[sock])
-        except SystemExit:  # uvicorn exits on startup failure; the thread just ends
-            pass
-
-    def _bind(self) -> socket.socket:
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and
-        # without it every answer (headers, then body) waits ~40 ms for the client's delayed ACK.
-        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((self.host, self._requested_port))
-            sock.listen(_BACKLOG)
-            sock.setblocking(False)
-        except (OSError, OverflowError, ValueError, UnicodeError) as exc:
-            sock.close()
-            reason = getattr(exc, "strerror", None) or exc
-            raise ConfigError(
-                f"Cannot listen on {printable(self.host, 100)}:{self._requested_port}: "
-                f"{printable(str(reason), 200)}.",
-                hint="Choose another port, or port 0 for a free one; the host must be a local address.",
-            ) from None
-        return sock
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop serving: end the server, join its thread, close the socket. Safe to call twice."""
-        finalizer, self._finalizer = self._finalizer, None
-        if finalizer is not None:
-            finalizer.detach()
-            _shutdown(self._server, self._thread, self._socket, self.provider.closing, timeout)
-        self._server = self._thread = self._socket = None
-        self._port = None
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            runner.stop(timeout)
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._runner is not None and self._runner.running
 
     def __enter__(self) -> Sandbox:
         return self.start()
@@ -419,9 +490,9 @@ class Sandbox:
 
     @property
     def port(self) -> int:
-        if self._port is None:
+        if self._runner is None:
             raise SnapbookError("The sandbox is not running.", hint="Call start() or use it in a with block.")
-        return self._port
+        return self._runner.port
 
     @property
     def base_url(self) -> str:
