@@ -93,3 +93,32 @@ def test_senmo_balance_through_the_service_client(sandbox, private_key):
         answer = client.post(BALANCE, {"accountNo": "1234567890", "balanceType": "cash"})
     assert answer.response_code == "2001100"
     assert answer.data["accountInfos"][0]["availableBalance"]["currency"] == "IDR"
+
+
+def test_snapbooks_own_receiver_verifies_the_sandboxs_notification(sandbox, private_key):
+    """Both ends of issue 13's payment notebook: the sandbox pays and notifies, NotificationReceiver verifies."""
+    from snapbook.receiver import NotificationReceiver
+
+    with NotificationReceiver(SECRET) as receiver, ServiceClient(
+        sandbox.base_url,
+        CLIENT,
+        private_key,
+        SECRET,
+        partner_id=PARTNER,
+        channel_id="QR004",
+        token_url=sandbox.token_url("payment"),
+    ) as client:
+        made = client.post(
+            GENERATE,
+            {
+                "partnerReferenceNo": new_ref(),
+                "amount": {"value": "10000.00", "currency": "IDR"},
+                "additionalInfo": {"callbackUrl": receiver.url},
+            },
+        )
+        paid = sandbox.pay(made.data["referenceNo"])
+        assert paid["notification"]["delivered"]
+        note = receiver.wait(timeout=10)
+    assert note.verified and note.original_reference_no == made.data["referenceNo"]
+    assert note.latest_transaction_status == "00"
+    assert SECRET not in repr(note) + note._repr_html_()
