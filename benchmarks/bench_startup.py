@@ -11,6 +11,7 @@ with ``--only notebooks`` or in a full run when ``notebooks/`` exists.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import time
@@ -67,11 +68,11 @@ def run_notebooks(ctx: Context) -> list[Row]:
     nb = ROOT / "notebooks"
     if not any(nb.glob("*.ipynb")):
         return [Row(AREA, "notebook suite under nbval", note="skipped: no notebooks/ yet")]
-    cmd = [
-        str(ROOT / ".venv" / "bin" / "pytest"), "--nbval-lax", "--nbval-current-env",
-        "--nbval-sanitize-with", "notebooks/nbval-sanitize.cfg", "-p", "no:cacheprovider",
-        "notebooks", "-q",
-    ]
+    # The same arguments as `python3 dev.py test --suite notebooks` (one definition: dev.SUITES).
+    spec = importlib.util.spec_from_file_location("snapbook_dev", ROOT / "dev.py")
+    dev = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(dev)
+    cmd = [str(ROOT / ".venv" / "bin" / "python"), "-m", "pytest", *dev.SUITES["notebooks"], "-q"]
     t0 = time.perf_counter_ns()
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=child_env(), timeout=600,
                           check=False)
