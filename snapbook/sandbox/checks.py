@@ -162,7 +162,34 @@ def _header_table(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> dic
     return table
 
 
+class _DuplicateKey(Exception):
+    """Raised by the fast decoder's hook: an object repeats a key, so parse again for the notes."""
+
+
+def _unique_pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(items)
+    if len(out) != len(items):
+        raise _DuplicateKey
+    return out
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+# One decoder for the usual body (no repeated key), made once: json.loads with hooks builds a new
+# JSONDecoder and scanner on every call. A repeated key sends the body to the noting parser below.
+_FAST_DECODER = json.JSONDecoder(object_pairs_hook=_unique_pairs, parse_constant=_no_constants)
+
+
 def _load_json(body: bytes) -> tuple[Any, list[str]]:
+    """``(value, notes)`` of a JSON body: NaN/Infinity refused, a repeated key noted (the last wins)."""
+    text = body.decode("utf-8")  # UnicodeDecodeError is a ValueError
+    if not text.startswith("\ufeff"):  # json.loads' own BOM refusal comes from the path below
+        try:
+            return _FAST_DECODER.decode(text), []
+        except _DuplicateKey:
+            pass
     notes: list[str] = []
 
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -173,11 +200,7 @@ def _load_json(body: bytes) -> tuple[Any, list[str]]:
             out[key] = value
         return out
 
-    def no_constants(name: str) -> Any:
-        raise ValueError(f"{name} is not valid JSON")
-
-    text = body.decode("utf-8")  # UnicodeDecodeError is a ValueError
-    return json.loads(text, object_pairs_hook=pairs, parse_constant=no_constants), notes
+    return json.loads(text, object_pairs_hook=pairs, parse_constant=_no_constants), notes
 
 
 class DoctorNote:
