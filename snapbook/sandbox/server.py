@@ -73,6 +73,50 @@ def connection_limit(max_connections: int) -> int:
     return max(8, min(max_connections, soft - _SPARE_FDS - _BACKLOG))
 
 
+class _HeadWithBody:
+    """A response's transport that sends its status line and headers together with its first body bytes.
+
+    uvicorn writes an answer's head and its body separately: two ``send`` system calls (and two
+    TCP segments) per answer. This holds the head back until the body's first bytes (normally
+    in the same task step) and writes both at once; a head whose body is slow to come is still
+    sent on the loop's next iteration. Everything else goes to the connection's transport.
+    """
+
+    __slots__ = ("_first", "_held", "_loop", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._first = True
+        self._held: bytes | None = None
+
+    def write(self, data: bytes) -> None:
+        if not data:
+            return
+        if self._first:  # the head: held until the body's first bytes, or the loop's next turn
+            self._first = False
+            self._held = data
+            self._loop.call_soon(self.flush)
+            return
+        held = self._held
+        if held is not None:
+            self._held = None
+            data = held + data
+        self._transport.write(data)
+
+    def flush(self) -> None:
+        held, self._held = self._held, None
+        if held and not self._transport.is_closing():  # aborted meanwhile: nothing goes out
+            self._transport.write(held)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 class SandboxProtocol(H11Protocol):
     """uvicorn's h11 protocol, with two additions for the sandbox.
 
@@ -171,7 +215,11 @@ class SandboxProtocol(H11Protocol):
         super().handle_events()
         if self.conn.their_state in (h11.DONE, h11.MUST_CLOSE, h11.CLOSED, h11.ERROR):
             self._request_done()
-        # The request task was created above but has not run yet: the scope can still be tagged.
+        # The request task was created above but has not run yet: the scope can still be tagged,
+        # and its answer's head and body can be made one write.
+        cycle = self.cycle
+        if cycle is not None and cycle.transport is self.transport and not cycle.response_started:
+            cycle.transport = _HeadWithBody(self.transport, self.loop)  # type: ignore[assignment]
         if self.scope is not None:
             self.scope.setdefault("extensions", {})[TRANSPORT_SCOPE_KEY] = self.transport  # type: ignore[typeddict-unknown-key]
 
