@@ -335,15 +335,22 @@ class Provider:
         self, request_info: dict[str, Any], started: float, verdict: Verdict, **fields: Any
     ) -> None:
         """:meth:`record` the answer a :class:`Verdict` gave; ``fields`` add to or override it."""
-        entry: dict[str, Any] = {
-            "verdict": "accepted" if verdict.accepted else "rejected",
-            "http_status": verdict.http_status,
-            "response_code": verdict.response_code,
-            "response_message": verdict.response_message,
-            "notes": verdict.notes,
-            "doctor": verdict.doctor,
-        }
-        self.record(request_info, started, **{**entry, **fields})
+        # record(), inlined: one merged dict per row instead of three (this runs for every request).
+        self.journal.append(
+            JournalEntry(
+                latency_ms=round((time.perf_counter() - started) * 1000, 3),
+                **{
+                    **request_info,
+                    "verdict": "accepted" if verdict.accepted else "rejected",
+                    "http_status": verdict.http_status,
+                    "response_code": verdict.response_code,
+                    "response_message": verdict.response_message,
+                    "notes": verdict.notes,
+                    "doctor": verdict.doctor,
+                    **fields,
+                },
+            )
+        )
 
 
 def _request_info(scope: Scope, provider: Provider, product: str) -> tuple[dict[str, Any], dict[str, str]]:

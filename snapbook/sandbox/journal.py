@@ -130,22 +130,22 @@ class JournalEntry:
         Every field has its control characters escaped: the line is safe for a terminal.
         """
         status = str(self.http_status) if self.http_status else "---"
-        code = printable(self.response_code) or "-"
-        client = printable(self.client_key) or "-"
         text = (
-            f"{self.time.isoformat(timespec='seconds')} {printable(self.method) or '-'} "
-            f"{printable(self.path) or '-'} client={client} "
-            f"{status} {code} {self.latency_ms:.1f}ms {printable(self.verdict)}"
+            f"{self.time.isoformat(timespec='seconds')} {self.method or '-'} "
+            f"{self.path or '-'} client={self.client_key or '-'} "
+            f"{status} {self.response_code or '-'} {self.latency_ms:.1f}ms {self.verdict}"
         )
         if self.service:
-            text += f" service={printable(self.service)}"
+            text += f" service={self.service}"
         if self.external_id:
-            text += f" external_id={printable(self.external_id)}"
+            text += f" external_id={self.external_id}"
         if self.partner_reference_no:
-            text += f" partnerReferenceNo={printable(self.partner_reference_no)}"
+            text += f" partnerReferenceNo={self.partner_reference_no}"
         if self.notes:
-            text += " | " + "; ".join(printable(n) for n in self.notes)
-        return text
+            text += " | " + "; ".join(self.notes)
+        # Escaped once, as a whole: the same characters as escaping each field (the text around
+        # them is printable), in one C-level check for the usual, all-printable line.
+        return printable(text)
 
 
 class Journal:
