@@ -24,18 +24,23 @@ def sandbox(private_key):
         yield sb
 
 
+def _client(sandbox, private_key, *, channel_id: str = "QR004", product: str = "payment") -> ServiceClient:
+    """The merchant's service client, registered as CLIENT/PARTNER with SECRET in the sandbox."""
+    return ServiceClient(
+        sandbox.base_url,
+        CLIENT,
+        private_key,
+        SECRET,
+        partner_id=PARTNER,
+        channel_id=channel_id,
+        token_url=sandbox.token_url(product),
+    )
+
+
 def test_generate_pay_notification_query_through_the_service_client(sandbox, private_key):
     receiver = Receiver([500])  # the first delivery fails: the sandbox retries
     try:
-        with ServiceClient(
-            sandbox.base_url,
-            CLIENT,
-            private_key,
-            SECRET,
-            partner_id=PARTNER,
-            channel_id="QR004",
-            token_url=sandbox.token_url("payment"),
-        ) as client:
+        with _client(sandbox, private_key) as client:
             ref = new_ref()
             made = client.post(
                 GENERATE,
@@ -81,15 +86,7 @@ def test_generate_pay_notification_query_through_the_service_client(sandbox, pri
 
 
 def test_senmo_balance_through_the_service_client(sandbox, private_key):
-    with ServiceClient(
-        sandbox.base_url,
-        CLIENT,
-        private_key,
-        SECRET,
-        partner_id=PARTNER,
-        channel_id="api",
-        token_url=sandbox.token_url("disbursement"),
-    ) as client:
+    with _client(sandbox, private_key, channel_id="api", product="disbursement") as client:
         answer = client.post(BALANCE, {"accountNo": "1234567890", "balanceType": "cash"})
     assert answer.response_code == "2001100"
     assert answer.data["accountInfos"][0]["availableBalance"]["currency"] == "IDR"
@@ -99,15 +96,7 @@ def test_snapbooks_own_receiver_verifies_the_sandboxs_notification(sandbox, priv
     """Both ends of issue 13's payment notebook: the sandbox pays and notifies, NotificationReceiver verifies."""
     from snapbook.receiver import NotificationReceiver
 
-    with NotificationReceiver(SECRET) as receiver, ServiceClient(
-        sandbox.base_url,
-        CLIENT,
-        private_key,
-        SECRET,
-        partner_id=PARTNER,
-        channel_id="QR004",
-        token_url=sandbox.token_url("payment"),
-    ) as client:
+    with NotificationReceiver(SECRET) as receiver, _client(sandbox, private_key) as client:
         made = client.post(
             GENERATE,
             {

@@ -385,6 +385,32 @@ def _header_table(scope: Scope) -> dict[str, list[str]]:
     return table
 
 
+def _arrival(config: SandboxConfig) -> tuple[datetime | None, datetime]:
+    """The clock, read once per request: ``now`` for the checks, the token's iat and the answer's
+    X-TIMESTAMP, and the journal's time. A clock that raises gives ``now`` None (the route reads it
+    again inside its error handling) and the system time for the journal."""
+    try:
+        now = config.now()
+    except Exception:
+        return None, datetime.now(timezone.utc)
+    return now, now
+
+
+async def _body_or_journal(
+    provider: Provider, receive: Receive, table: Mapping[str, list[str]], info: dict[str, Any], started: float,
+    **fields: Any,
+) -> tuple[bytes, Verdict | None, bool] | None:
+    """:func:`_read_body` for a route; None when the client left mid-body (journaled as such)."""
+    try:
+        return await _read_body(receive, provider.config.max_body_bytes, _first(table, "content-length"))
+    except ClientDisconnect:
+        provider.record(
+            info, started, verdict="rejected", http_status=0, response_code="", response_message="",
+            notes=("client disconnected before sending the whole body",), **fields,
+        )  # fmt: skip
+        return None
+
+
 async def _read_body(receive: Receive, limit: int, declared: str) -> tuple[bytes, Verdict | None, bool]:
     """(body, the rejection when it is over ``limit``, whether the connection must then close).
 
@@ -432,11 +458,7 @@ class _TokenRoute:
         # The headers are decoded once, and the clock read once: the journal's time, the checks'
         # "now", the token's iat and the answer's X-TIMESTAMP are the same instant.
         table = _header_table(scope)
-        try:
-            now: datetime | None = config.now()
-            arrived: datetime = now  # type: ignore[assignment]
-        except Exception:
-            now, arrived = None, datetime.now(timezone.utc)
+        now, arrived = _arrival(config)
         client_key_header = _first(table, "x-client-key")
         info = {
             "time": arrived,
@@ -447,22 +469,10 @@ class _TokenRoute:
         }
         signature = mask(_first(table, "x-signature").strip())
         try:
-            try:
-                body, oversize, must_close = await _read_body(
-                    receive, config.max_body_bytes, _first(table, "content-length")
-                )
-            except ClientDisconnect:
-                provider.record(
-                    info,
-                    started,
-                    verdict="rejected",
-                    http_status=0,
-                    response_code="",
-                    response_message="",
-                    notes=("client disconnected before sending the whole body",),
-                    signature=signature,
-                )
+            read = await _body_or_journal(provider, receive, table, info, started, signature=signature)
+            if read is None:
                 return
+            body, oversize, must_close = read
             decision = provider.draw_fault()
             if decision.kind is not None:
                 await self._fault(scope, receive, send, decision, info, started, client_key_header, signature)

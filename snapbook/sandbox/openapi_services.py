@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from .config import SandboxConfig
+from .openapi import _header  # one header schema for every route (openapi imports this module lazily)
 from .service_checks import BALANCE, GENERATE, QUERY, ServiceRoute
 
 __all__ = ["service_paths", "service_schemas"]
@@ -21,17 +22,6 @@ _CHANNEL = "^[A-Za-z0-9]{1,16}$"
 _REFERENCE = "^[A-Za-z0-9]{1,64}$"
 _AMOUNT_VALUE = "^[0-9]{1,16}\\.[0-9]{2}$"
 _ISSUER = "^[A-Za-z0-9 ._-]{1,32}$"
-
-
-def _header(name: str, description: str, example: str, pattern: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "header",
-        "required": True,
-        "description": description,
-        "schema": {"type": "string", "minLength": 1, "pattern": pattern},
-        "example": example,
-    }
 
 
 def _amount() -> dict[str, Any]:

@@ -23,7 +23,17 @@ from ..errors import QrisError
 from ..masking import mask
 from ..qris import emv_amount
 from ..signing import make_timestamp
-from .app import _CLOSE, _delay_note, _first, _header_table, _internal_error, _read_body, _TokenRoute
+from .app import (
+    _CLOSE,
+    _arrival,
+    _body_or_journal,
+    _delay_note,
+    _first,
+    _header_table,
+    _internal_error,
+    _read_body,
+    _TokenRoute,
+)
 from .checks import Verdict, _load_json, _short
 from .journal import JournalEntry
 from .notify import DeliveryAttempt, DeliveryOutcome, deliver, notification_body
@@ -84,11 +94,7 @@ class ServiceRouteApp(_TokenRoute):
         config = provider.config
         started = time.perf_counter()
         table = _header_table(scope)
-        try:
-            now: datetime | None = config.now()
-            arrived: datetime = now  # type: ignore[assignment]
-        except Exception:
-            now, arrived = None, datetime.now(timezone.utc)
+        now, arrived = _arrival(config)
         echo = _first(table, "x-client-key")
         query = scope.get("query_string", b"")
         sent_path = str(scope.get("path", "")) + (f"?{query.decode('latin-1')}" if query else "")
@@ -105,16 +111,10 @@ class ServiceRouteApp(_TokenRoute):
             "signature": mask(_first(table, "x-signature").strip()),
         }
         try:
-            try:
-                body, oversize, must_close = await _read_body(
-                    receive, config.max_body_bytes, _first(table, "content-length")
-                )
-            except ClientDisconnect:
-                provider.record(
-                    info, started, verdict="rejected", http_status=0, response_code="", response_message="",
-                    notes=("client disconnected before sending the whole body",), **fields,
-                )  # fmt: skip
+            read = await _body_or_journal(provider, receive, table, info, started, **fields)
+            if read is None:
                 return
+            body, oversize, must_close = read
             decision = provider.draw_fault()
             if decision.kind is not None:
                 signature = fields.pop("signature")
