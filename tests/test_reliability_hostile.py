@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 
 from snapbook import keys as K
 from snapbook.cli import build_parser, main
-from snapbook.client import RetryPolicy, TokenClient, parse_token_response
+from snapbook.client import TokenClient, parse_token_response
 from snapbook.errors import (
     ClientKeyError,
     ConfigError,
