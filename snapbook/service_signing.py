@@ -54,6 +54,7 @@ __all__ = [
     "EMPTY_BODY_SHA256",
     "FRESHNESS_SECONDS",
     "Body",
+    "MinifiedJson",
     "ServiceSignatureSteps",
     "Verification",
     "asymmetric_string_to_sign",
@@ -90,20 +91,75 @@ DEFAULT_VERSION = "v1"
 
 # --- the body ---------------------------------------------------------------------------
 
-# JSON's four whitespace bytes (RFC 8259 section 2) and its punctuation.
-_CLASSES = bytes(
-    ord("P") if b in b"{}[],:" else ord("W") if b in b" \t\n\r" else ord(".") for b in range(256)
-)
+def _touching_punctuation(whitespace: bytes) -> re.Pattern[bytes]:
+    """A regex finding a ``whitespace`` byte with JSON punctuation (``{}[],:``) just before or after it."""
+    return re.compile(rb"%s(?:(?<=[{}\[\],:]%s)|(?=[{}\[\],:]))" % (whitespace, whitespace))
 
 
-def _ws_touches_punctuation(data: bytes) -> bool:
-    """Whether any whitespace byte has JSON punctuation on either side.
+# Whitespace (RFC 8259 section 2) touching punctuation. Spaces first, on their own: a regex that
+# starts with one literal byte skips ahead at about 0.6 ns a byte, one that starts with a class
+# at about 4 ns (SHA-256 takes about 0.8). Tabs and line breaks are rare in a compact body (JSON
+# strings escape them), so one class search for them is enough.
+_SPACE_TOUCHING_PUNCTUATION = _touching_punctuation(b" ").search
+_WHITESPACE_TOUCHING_PUNCTUATION = _touching_punctuation(b"[ \t\n\r]").search
+_OPENING = frozenset(b"{[")
+_CLOSING = frozenset(b"}]")
 
-    One ``bytes.translate`` to a three-letter alphabet and two substring searches, all at C
-    speed: a regex, even a bare character class, scans about 10 ns a byte, more than SHA-256.
+
+def _minified_as_is(data: bytes) -> bool:
+    """Whether minify cannot change ``data`` (an object or array), proved without parsing it.
+
+    In JSON, whitespace outside strings always touches punctuation or the ends (two values are
+    never adjacent), so whitespace that touches neither is inside strings.
     """
-    classes = data.translate(_CLASSES)
-    return b"PW" in classes or b"WP" in classes
+    # Integers, not one-byte bytes: `b"x" in data` first tries the needle as an int and pays
+    # for a discarded TypeError (~0.25 us a test on CPython 3.11); `120 in data` is a memchr.
+    if not data or data[0] not in _OPENING or data[-1] not in _CLOSING:
+        return False
+    if 10 in data or 13 in data or 9 in data:
+        return _WHITESPACE_TOUCHING_PUNCTUATION(data) is None
+    return _SPACE_TOUCHING_PUNCTUATION(data) is None
+
+
+class MinifiedJson(bytes):
+    """JSON bytes that minify cannot change, so signing hashes them without looking for whitespace.
+
+    :meth:`dumps` makes them (compact separators: whitespace only inside strings), which is what
+    the service client sends for a dict or list. Made from other bytes, they are checked (JSON,
+    already minified) and refused with :class:`~snapbook.errors.BodyFormatError` otherwise, so the
+    type is a proof, never a promise. Slices and concatenations are plain bytes again.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, data: bytes | bytearray | memoryview) -> MinifiedJson:
+        raw = bytes(data)
+        try:
+            json.loads(raw.decode("utf-8"))
+        except RecursionError:
+            raise BodyFormatError(
+                "The body is JSON nested too deeply to parse.", hint="SNAP bodies nest a few levels; check the body."
+            ) from None
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise BodyFormatError(
+                f"MinifiedJson needs JSON bytes ({exc}).", hint="Use MinifiedJson.dumps(obj), or pass plain bytes."
+            ) from None
+        if minify(raw) != raw:
+            raise BodyFormatError(
+                "MinifiedJson needs minified JSON: these bytes have whitespace outside strings.",
+                hint="Use MinifiedJson.dumps(obj), or minify(body) first.",
+            )
+        return bytes.__new__(cls, raw)
+
+    @classmethod
+    def dumps(cls, obj: object) -> MinifiedJson:
+        """``obj`` as compact UTF-8 JSON (key order kept, ``/`` and non-ASCII as is, no NaN).
+
+        ``TypeError``/``ValueError`` from :func:`json.dumps` pass through for the caller to word.
+        """
+        text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        # json.dumps with these separators writes no whitespace outside strings: minified by construction.
+        return bytes.__new__(cls, text.encode("utf-8"))
 
 
 # A JSON string (unrolled: no backtracking blow-up) or a run of whitespace outside strings.
@@ -138,14 +194,12 @@ def minify(body: Body) -> bytes:
     of it, numbers keep their spelling. Bytes that minify cannot change are returned as given
     (JSON or not); bytes it would change must be JSON, else :class:`BodyFormatError`.
     """
+    if type(body) is MinifiedJson:
+        return body
     data = _body_bytes(body)
     # Fast paths (the usual, compact body a client built itself), at C speed: no whitespace at
-    # all; or an object/array where no whitespace touches JSON punctuation. In JSON, whitespace
-    # outside strings always touches punctuation or the ends (two values are never adjacent),
-    # so such bytes are already minified.
-    if not (b" " in data or b"\n" in data or b"\r" in data or b"\t" in data):
-        return data
-    if data[:1] and data[:1] in b"{[" and data[-1:] in b"}]" and not _ws_touches_punctuation(data):
+    # all; or an object/array where no whitespace touches JSON punctuation (_minified_as_is).
+    if not (32 in data or 10 in data or 13 in data or 9 in data) or _minified_as_is(data):
         return data
     if not data.strip(b" \t\n\r"):
         return b""  # only whitespace: no body
@@ -396,33 +450,65 @@ def sign_symmetric(
     include_query: bool = True,
 ) -> str:
     """X-SIGNATURE of a service call: base64(HMAC-SHA512(clientSecret, symmetric string to sign))."""
-    # symmetric_string_to_sign, inlined: this is the client's per-call hot path (benchmarked
-    # against bare hmac + hashlib), and each Python call level costs about 0.1 us.
+    # symmetric_string_to_sign, inlined: this is the client's per-call hot path, benchmarked
+    # against bare hmac + hashlib (benchmarks/README.md, "Service signing"), and each Python
+    # call level costs about 0.1 us. Every check still runs; what repeats is looked up.
+    try:
+        signer = _SYMMETRIC_SIGNERS.get((client_secret, method, path, access_token, include_query))
+    except TypeError:  # an unhashable argument: checked uncached below, for the typed error
+        signer = None
+    if signer is None:
+        signer = _symmetric_signer(client_secret, method, path, access_token, include_query)
+    if type(body) is MinifiedJson:
+        data = body  # minified by construction (checked if not made by MinifiedJson.dumps)
+    elif type(body) is bytes and (
+        not (32 in body or 10 in body or 13 in body or 9 in body) or _minified_as_is(body)
+    ):
+        data = body  # minify(body) is body itself
+    else:
+        data = minify(body)
+    if type(timestamp) is not str or timestamp not in _CHECKED_TIMESTAMPS:
+        _check_timestamp(timestamp)
+        _remember(_CHECKED_TIMESTAMPS, timestamp, None)
+    mac = signer[0].copy()
+    mac.update(f"{signer[1]}{hashlib.sha256(data).hexdigest()}:{timestamp}".encode("utf-8"))
+    return binascii.b2a_base64(mac.digest(), newline=False).decode("ascii")
+
+
+#: Per (secret, METHOD, path, token, include_query): an HMAC-SHA512 keyed with the checked
+#: secret, to ``copy()`` per call (its key pads are hashed once, not per signature), and the
+#: checked ``METHOD:EndpointUrl:AccessToken:``. Holds what the caller already holds; never
+#: printed. Bounded: cleared when full.
+_SYMMETRIC_SIGNERS: dict[tuple[object, ...], tuple[hmac.HMAC, str]] = {}
+
+#: X-TIMESTAMP texts the strict parser accepted (a client signs many calls per second). Bounded.
+_CHECKED_TIMESTAMPS: dict[str, None] = {}
+
+_CACHE_SIZE = 64
+
+
+def _remember(cache: dict, key: object, value: object) -> None:
+    if len(cache) >= _CACHE_SIZE:
+        cache.clear()  # a new token or second every so often: no LRU bookkeeping on the hot path
+    cache[key] = value
+
+
+def _symmetric_signer(
+    client_secret: str | bytes, method: str, path: str, access_token: str, include_query: bool
+) -> tuple[hmac.HMAC, str]:
+    """Check the secret, METHOD, EndpointUrl and token (typed errors), and cache the result when hashable."""
     if access_token is None:
         check_access_token(access_token)  # type: ignore[arg-type]
+    secret = _secret_bytes(client_secret)
+    signer = (
+        hmac.new(secret, digestmod=hashlib.sha512),
+        _prefix(method, path, access_token, include_query),
+    )
     try:
-        secret, prefix = _symmetric_parts(client_secret, method, path, access_token, include_query)
-    except TypeError:  # an unhashable argument: check it uncached, for the typed error
-        secret, prefix = _symmetric_parts.__wrapped__(
-            client_secret, method, path, access_token, include_query
-        )
-    if type(body) is bytes and not (b" " in body or b"\n" in body or b"\r" in body or b"\t" in body):
-        digest = hashlib.sha256(body).hexdigest()  # minify(body) is body itself
-    else:
-        digest = hashlib.sha256(minify(body)).hexdigest()
-    text = f"{prefix}{digest}:{_check_timestamp(timestamp)}"
-    return base64.b64encode(hmac.digest(secret, text.encode("utf-8"), "sha512")).decode("ascii")
-
-
-@lru_cache(maxsize=64)
-def _symmetric_parts(
-    client_secret: str | bytes, method: str, path: str, access_token: str, include_query: bool
-) -> tuple[bytes, str]:
-    """The checked secret bytes and ``METHOD:EndpointUrl:AccessToken:``; cached per client and call site.
-
-    The cache holds the secret the caller already holds; it is never printed (no repr of entries).
-    """
-    return _secret_bytes(client_secret), _call_prefix(method, path, access_token, include_query)
+        _remember(_SYMMETRIC_SIGNERS, (client_secret, method, path, access_token, include_query), signer)
+    except TypeError:  # unhashable (a bytearray secret): used once, not cached
+        pass
+    return signer
 
 
 def sign_asymmetric(
