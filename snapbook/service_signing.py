@@ -91,6 +91,7 @@ DEFAULT_VERSION = "v1"
 
 # --- the body ---------------------------------------------------------------------------
 
+
 def _touching_punctuation(whitespace: bytes) -> re.Pattern[bytes]:
     """A regex finding a ``whitespace`` byte with JSON punctuation (``{}[],:``) just before or after it."""
     return re.compile(rb"%s(?:(?<=[{}\[\],:]%s)|(?=[{}\[\],:]))" % (whitespace, whitespace))
@@ -132,17 +133,19 @@ class MinifiedJson(bytes):
 
     __slots__ = ()
 
-    def __new__(cls, data: bytes | bytearray | memoryview) -> MinifiedJson:
+    def __new__(cls, data: bytes | bytearray | memoryview) -> MinifiedJson:  # noqa: PYI034
         raw = bytes(data)
         try:
             json.loads(raw.decode("utf-8"))
         except RecursionError:
             raise BodyFormatError(
-                "The body is JSON nested too deeply to parse.", hint="SNAP bodies nest a few levels; check the body."
+                "The body is JSON nested too deeply to parse.",
+                hint="SNAP bodies nest a few levels; check the body.",
             ) from None
         except (ValueError, UnicodeDecodeError) as exc:
             raise BodyFormatError(
-                f"MinifiedJson needs JSON bytes ({exc}).", hint="Use MinifiedJson.dumps(obj), or pass plain bytes."
+                f"MinifiedJson needs JSON bytes ({exc}).",
+                hint="Use MinifiedJson.dumps(obj), or pass plain bytes.",
             ) from None
         if minify(raw) != raw:
             raise BodyFormatError(
@@ -469,28 +472,36 @@ def sign_symmetric(
         data = minify(body)
     if type(timestamp) is not str or timestamp not in _CHECKED_TIMESTAMPS:
         _check_timestamp(timestamp)
-        _remember(_CHECKED_TIMESTAMPS, timestamp, None)
+        _CHECKED_TIMESTAMPS.remember(timestamp, None)
     mac = signer[0].copy()
-    mac.update(f"{signer[1]}{hashlib.sha256(data).hexdigest()}:{timestamp}".encode("utf-8"))
+    mac.update(f"{signer[1]}{hashlib.sha256(data).hexdigest()}:{timestamp}".encode())
     return binascii.b2a_base64(mac.digest(), newline=False).decode("ascii")
 
 
-#: Per (secret, METHOD, path, token, include_query): an HMAC-SHA512 keyed with the checked
-#: secret, to ``copy()`` per call (its key pads are hashed once, not per signature), and the
-#: checked ``METHOD:EndpointUrl:AccessToken:``. Holds what the caller already holds; never
-#: printed. Bounded: cleared when full.
-_SYMMETRIC_SIGNERS: dict[tuple[object, ...], tuple[hmac.HMAC, str]] = {}
+class _Cache(dict):  # type: ignore[type-arg]
+    """A small dict of checked inputs, emptied when full (no LRU bookkeeping on the hot path).
 
-#: X-TIMESTAMP texts the strict parser accepted (a client signs many calls per second). Bounded.
-_CHECKED_TIMESTAMPS: dict[str, None] = {}
+    Its keys hold the client secret and token the caller already holds: the repr never shows them.
+    """
+
+    def __repr__(self) -> str:
+        return f"<snapbook signing cache: {len(self)} entries, not shown>"
+
+    def remember(self, key: object, value: object) -> None:
+        if len(self) >= _CACHE_SIZE:
+            self.clear()  # a new token or a new second now and then: refilled on the next calls
+        self[key] = value
+
 
 _CACHE_SIZE = 64
 
+#: Per (secret, METHOD, path, token, include_query): an HMAC-SHA512 keyed with the checked
+#: secret, to ``copy()`` per call (its key pads are hashed once, not per signature), and the
+#: checked ``METHOD:EndpointUrl:AccessToken:``.
+_SYMMETRIC_SIGNERS = _Cache()
 
-def _remember(cache: dict, key: object, value: object) -> None:
-    if len(cache) >= _CACHE_SIZE:
-        cache.clear()  # a new token or second every so often: no LRU bookkeeping on the hot path
-    cache[key] = value
+#: X-TIMESTAMP texts the strict parser accepted (a client signs many calls per second).
+_CHECKED_TIMESTAMPS = _Cache()
 
 
 def _symmetric_signer(
@@ -505,7 +516,7 @@ def _symmetric_signer(
         _prefix(method, path, access_token, include_query),
     )
     try:
-        _remember(_SYMMETRIC_SIGNERS, (client_secret, method, path, access_token, include_query), signer)
+        _SYMMETRIC_SIGNERS.remember((client_secret, method, path, access_token, include_query), signer)
     except TypeError:  # unhashable (a bytearray secret): used once, not cached
         pass
     return signer

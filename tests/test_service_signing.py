@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import random
 import shutil
@@ -15,10 +16,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from snapbook import service_signing
 from snapbook.errors import BodyFormatError, ServiceSignatureInputError, SnapbookError, TimestampError
 from snapbook.keys import save_private_key, save_public_key
 from snapbook.service_signing import (
     EMPTY_BODY_SHA256,
+    MinifiedJson,
     ServiceSignatureSteps,
     asymmetric_string_to_sign,
     body_hash,
@@ -497,3 +500,148 @@ def test_any_change_to_any_input_breaks_verification(secret, token, path, obj, w
         raw[len(raw) // 2] ^= 1
         sig = base64.b64encode(bytes(raw)).decode()
     assert not verify_symmetric(**changed, signature=sig, window=None)
+
+
+# --- sign_symmetric's fast paths (benchmarks/README.md, "Service signing") ----------------
+
+_WHITESPACE = b" \t\n\r"
+_PUNCT = b"{}[],:"
+
+
+def _minified_as_is_by_definition(data: bytes) -> bool:
+    """The rule, byte by byte: an object/array in which no whitespace byte touches ``{}[],:``."""
+    if not data or data[0] not in b"{[" or data[-1] not in b"}]":
+        return False
+    for i, byte in enumerate(data):
+        if byte in _WHITESPACE and (
+            (i > 0 and data[i - 1] in _PUNCT) or (i + 1 < len(data) and data[i + 1] in _PUNCT)
+        ):
+            return False
+    return True
+
+
+def _slow_signature(secret: str, method: str, path: str, token: str, body, ts: str) -> str:
+    """The definition: HMAC-SHA512 over symmetric_string_to_sign (minify, then SHA-256), base64."""
+    text = symmetric_string_to_sign(method, path, token, body, ts)
+    return base64.b64encode(hmac.digest(secret.encode(), text.encode(), "sha512")).decode()
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=st.binary(max_size=40) | st.text(alphabet='{}[],:" \t\n\rab\\', max_size=40).map(str.encode))
+def test_the_minify_needed_proof_agrees_with_its_definition(data):
+    assert service_signing._minified_as_is(data) == _minified_as_is_by_definition(data)
+    if service_signing._minified_as_is(data):
+        assert minify(data) == data  # and then hashing the bytes as given is what minify would do
+
+
+def test_the_minify_needed_proof_on_the_cases_that_matter():
+    as_is = service_signing._minified_as_is
+    assert as_is(b'{"name":"Budi Santoso","city":"a b c"}')  # spaces inside strings only
+    assert as_is(b'["x\ty"]')  # a raw tab is not JSON, but minify would not change it either
+    for needs in (b'{"a": 1}', b'{"a" :1}', b"[1 ,2]", b'{"a":1 }', b'{ "a":1}', b'{"a" \n :1}', b"[1,2\n]"):
+        assert not as_is(needs), needs
+    for not_bracketed in (b"", b" ", b'"a b"', b"a=1 b=2", b'{"a":"b c"} ', b'{"a":"b c"'):
+        assert not as_is(not_bracketed), not_bracketed
+
+
+_bodies = st.one_of(
+    st.none(),
+    _json.map(lambda o: json.dumps(o, separators=(",", ":"), ensure_ascii=False)),
+    _json.map(lambda o: json.dumps(o)),
+    _json.map(lambda o: json.dumps(o, indent=2, ensure_ascii=False)),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    secret=_secret,
+    token=_token,
+    path=_path,
+    text=_bodies,
+    form=st.sampled_from(["bytes", "str", "bytearray", "memoryview", "minified", "none"]),
+    method=st.sampled_from(["POST", "post", "Get"]),
+)
+def test_every_body_form_signs_like_the_definition(secret, token, path, text, form, method):
+    """Fast paths (no whitespace, spaces only in strings, MinifiedJson) and the slow one give one signature."""
+    if text is None:
+        body = None
+    elif form == "minified":
+        body = MinifiedJson(minify(text))
+    elif form == "none":
+        body = text.encode()
+    else:
+        raw = text.encode()
+        body = {"bytes": raw, "str": text, "bytearray": bytearray(raw), "memoryview": memoryview(raw)}[form]
+    expected = _slow_signature(secret, method, path, token, body, TS)
+    service_signing._SYMMETRIC_SIGNERS.clear()
+    service_signing._CHECKED_TIMESTAMPS.clear()
+    assert sign_symmetric(secret, method, path, token, body, TS) == expected  # checked, then cached
+    assert sign_symmetric(secret, method, path, token, body, TS) == expected  # from the caches
+    assert sign_symmetric(secret.encode(), method, path, token, body, TS) == expected  # bytes secret
+    assert sign_symmetric(bytearray(secret.encode()), method, path, token, body, TS) == expected  # unhashable
+
+
+def test_cached_calls_still_refuse_what_today_refuses():
+    path, body = "/v1.0/qr/qr-mpm-generate", b'{"a":"b c"}'
+    good = sign_symmetric(SECRET, "POST", path, TOKEN, body, TS)  # warms both caches
+    assert sign_symmetric(SECRET, "post", path, TOKEN, body, TS) == good  # upper-cased, as today
+    with pytest.raises(ServiceSignatureInputError, match="Bearer"):
+        sign_symmetric(SECRET, "POST", path, f"Bearer {TOKEN}", body, TS)
+    with pytest.raises(ServiceSignatureInputError, match="absolute URL"):
+        sign_symmetric(SECRET, "POST", f"https://api.senmo.id{path}", TOKEN, body, TS)
+    with pytest.raises(ServiceSignatureInputError):
+        sign_symmetric(SECRET, "PO ST", path, TOKEN, body, TS)
+    with pytest.raises(ServiceSignatureInputError):
+        sign_symmetric(SECRET, "POST", path, None, body, TS)  # type: ignore[arg-type]
+    with pytest.raises(ServiceSignatureInputError):
+        sign_symmetric(SECRET + "\n", "POST", path, TOKEN, body, TS)
+    for _ in range(2):  # a refused X-TIMESTAMP is never remembered as checked
+        with pytest.raises(TimestampError):
+            sign_symmetric(SECRET, "POST", path, TOKEN, body, "2020-12-18T10:55:00+0700")
+    with pytest.raises(TimestampError):
+        sign_symmetric(SECRET, "POST", path, TOKEN, body, 1608263700)  # type: ignore[arg-type]
+    with pytest.raises(BodyFormatError):
+        sign_symmetric(SECRET, "POST", path, TOKEN, b"a = 1", TS)
+    # An un-minified body is minified, exactly as today: it signs like its compact form.
+    assert sign_symmetric(SECRET, "POST", path, TOKEN, b'{ "a" : "b c" }', TS) == good
+    # Which error comes first is unchanged: the call's parts, then the body, then the timestamp.
+    with pytest.raises(ServiceSignatureInputError):
+        sign_symmetric(SECRET, "POST", path, f"Bearer {TOKEN}", b"a = 1", "bad")
+    with pytest.raises(BodyFormatError):
+        sign_symmetric(SECRET, "POST", path, TOKEN, b"a = 1", "bad")
+
+
+def test_the_signing_caches_are_bounded():
+    for i in range(500):
+        ts = f"2020-12-18T10:{i // 60:02d}:{i % 60:02d}+07:00"
+        sign_symmetric(SECRET, "POST", "/v1.0/x", f"{TOKEN}{i}", None, ts)
+    assert 0 < len(service_signing._SYMMETRIC_SIGNERS) <= 64
+    assert 0 < len(service_signing._CHECKED_TIMESTAMPS) <= 64
+    shown = repr(service_signing._SYMMETRIC_SIGNERS) + str(service_signing._SYMMETRIC_SIGNERS)
+    assert SECRET not in shown and TOKEN not in shown  # keyed by secret and token: never shown
+
+
+def test_minified_json_is_a_proof_not_a_promise():
+    obj = {"amount": {"value": "10000.00"}, "note": "a/b é", "n": None, "list": [1, 2.5]}
+    made = MinifiedJson.dumps(obj)
+    assert type(made) is MinifiedJson
+    assert made == json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    assert minify(made) is made
+    assert MinifiedJson(b'{"name":"Budi Santoso"}') == b'{"name":"Budi Santoso"}'
+    for bad in (
+        b'{"a": 1}',
+        b"a=1",
+        b'{"a":1',
+        '{"a":"é"}'.encode("utf-16"),
+        b"[" * 100_000 + b"]" * 100_000,
+    ):
+        with pytest.raises(BodyFormatError) as exc:
+            MinifiedJson(bad)
+        assert exc.value.hint
+    # Derived bytes lose the proof (and are looked at again when signed).
+    assert type(made[1:]) is bytes and type(made + b" ") is bytes and type(bytes(made)) is bytes
+    import pickle
+
+    assert type(pickle.loads(pickle.dumps(made))) is MinifiedJson
+    with pytest.raises((TypeError, ValueError)):
+        MinifiedJson.dumps({"x": float("nan")})

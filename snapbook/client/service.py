@@ -64,7 +64,7 @@ from ..errors import (
 from ..keys import private_key_from
 from ..log import RequestLog
 from ..masking import mask, mask_headers, mask_url, printable
-from ..service_signing import check_access_token, relative_url, sign_asymmetric, sign_symmetric
+from ..service_signing import MinifiedJson, check_access_token, relative_url, sign_asymmetric, sign_symmetric
 from ..signing import Clock, make_timestamp, system_clock
 from ._shown import _LONG_TOKEN, _clip, _excerpt, _Headers
 from .exchange import Answer, Exchange, check_target
@@ -107,16 +107,22 @@ def service_code_for(path: str) -> str | None:
 
 def encode_body(body: JsonBody) -> bytes:
     """The bytes sent (and signed): a dict or list as compact JSON (key order kept, UTF-8 as is);
-    bytes and text exactly as given; None as no body."""
+    bytes and text exactly as given; None as no body.
+
+    A dict or list comes back as :class:`~snapbook.service_signing.MinifiedJson`, which the signer
+    hashes without looking for whitespace to minify; bytes and text are looked at when signed.
+    """
     if body is None:
         return b""
+    if type(body) is MinifiedJson:
+        return body
     if isinstance(body, (bytes, bytearray)):
         return bytes(body)
     if isinstance(body, str):
         return body.encode("utf-8")
     if isinstance(body, (Mapping, list)):
         try:
-            return json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+            return MinifiedJson.dumps(body)
         except (TypeError, ValueError) as exc:
             raise ConfigError(
                 f"The body cannot be sent as JSON: {printable(str(exc), 120)}.",
