@@ -3,6 +3,8 @@
 The bare side is the least any signer must do: SHA-256 of the body bytes (already compact, as a
 client sends them), the string to sign, HMAC-SHA512, base64. snapbook's side also checks every
 part (METHOD, EndpointUrl, token, X-TIMESTAMP, secret) and makes sure the body needs no minify.
+The first three rows give it plain bytes (scanned for whitespace); the last gives it the same
+bytes as the service client sends a dict: ``encode_body``'s ``MinifiedJson``, minified by type.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import hmac
 import json
 
 from snapbook import service_signing
+from snapbook.client import encode_body
 
 from ._context import Context
 from ._harness import Row, compare_ops
@@ -26,7 +29,11 @@ PATH = "/v1.0/qr/qr-mpm-generate"
 
 def _qris_body() -> bytes:
     """A QRIS generate request as a client sends it: compact UTF-8 JSON, about 500 bytes."""
-    obj = {
+    return json.dumps(_qris_obj(), separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _qris_obj() -> dict:
+    return {
         "partnerReferenceNo": "2020102900000000000001",
         "amount": {"value": "10000.00", "currency": "IDR"},
         "terminalId": "A01",
@@ -37,7 +44,6 @@ def _qris_body() -> bytes:
             {"name": "Kopi susu", "price": {"value": "10000.00", "currency": "IDR"}, "quantity": 1}
         ],
     }
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def _bare(body: bytes):
@@ -58,8 +64,9 @@ def run(ctx: Context) -> list[Row]:
         (f"QRIS generate body, {len(_qris_body())} B", _qris_body()),
         ("no body (GET)", b""),
         ("64 KB body", json.dumps({"items": ["x" * 60] * 1000}, separators=(",", ":")).encode()),
+        (f"QRIS generate body, {len(_qris_body())} B, as the client sends a dict", encode_body(_qris_obj())),
     ):
-        bare = _bare(body)
+        bare = _bare(bytes(body))  # plain bytes, equal to A's
         assert service_signing.sign_symmetric(SECRET, "POST", PATH, TOKEN, body, TIMESTAMP) == bare()
         rows.append(
             compare_ops(
