@@ -349,3 +349,29 @@ def test_payment_rules():
     assert payment.status_line("01") == "Initiated: waiting for payment (status 01)"
     assert payment.status_line("07").startswith("Not found")
     assert payment.status_line("\x1b[31m").startswith("status") or "\\x1b" in payment.status_line("\x1b[31m")
+
+
+# --- the receiver behind a public URL (stage: a tunnel forwards to 127.0.0.1) -----------------------
+
+
+def test_a_receiver_behind_a_public_url_verifies_over_that_url():
+    import httpx
+
+    from snapbook.errors import ConfigError
+    from snapbook.service_signing import notification_headers
+
+    public = "https://merchant-tunnel.example/notify/qris"
+    body = json.dumps({"originalReferenceNo": "R1", "originalPartnerReferenceNo": "P1",
+                       "latestTransactionStatus": "00", "transactionStatusDesc": "Success",
+                       "amount": {"value": "10000.00", "currency": "IDR"}}, separators=(",", ":")).encode()
+    with NotificationReceiver(SECRET, public_url=public, clock=lambda: T0) as receiver:
+        assert receiver.url == public and receiver.local_url.startswith("http://127.0.0.1:")
+        with httpx.Client(trust_env=False, timeout=10) as http:
+            for signed_for in (public, receiver.local_url):  # the provider signs the registered URL
+                headers = notification_headers(SECRET, signed_for, body, timestamp="2026-01-15T10:00:00+07:00")
+                http.post(receiver.local_url, content=body, headers=headers)
+        first, second = receiver.notifications
+    assert first.verified and not second.verified
+    for bad in ("merchant.example/cb", "ftp://x/cb", "https://x/cb?a=1", "https://x/c b", 5):
+        with pytest.raises(ConfigError):
+            NotificationReceiver(SECRET, public_url=bad)
