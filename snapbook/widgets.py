@@ -1322,7 +1322,8 @@ class PaymentForm(_Form):
                     return  # a verified repeat: the first one decided
                 self.notification = record
                 self._paid = True
-                self._set_status(f"Success: paid, notification verified at {record.time.isoformat()}")
+                self._set_status("Success: paid, notification verified at "
+                                 f"{record.time.astimezone(_signing.JAKARTA).isoformat()}")
                 self.verdict.value = (
                     f"<span style='color:{_COLORS['ok']}'>Notification <b>verified</b>: signature OK, "
                     "X-TIMESTAMP fresh, fields well-formed.</span>"
