@@ -375,3 +375,83 @@ def test_a_receiver_behind_a_public_url_verifies_over_that_url():
     for bad in ("merchant.example/cb", "ftp://x/cb", "https://x/cb?a=1", "https://x/c b", 5):
         with pytest.raises(ConfigError):
             NotificationReceiver(SECRET, public_url=bad)
+
+
+# --- notebook 07 aimed at "stage" (papermill), against a separate local SNAP provider -------------
+
+NOTEBOOK = __import__("pathlib").Path(__file__).resolve().parents[1] / "notebooks" / "07-first-payment.ipynb"
+STAGE_VARS = ("SNAPBOOK_CLIENT_KEY", "SNAPBOOK_PRIVATE_KEY_PATH", "SNAPBOOK_PASSPHRASE", "SNAPBOOK_CLIENT_SECRET",
+              "SNAPBOOK_PARTNER_ID", "SNAPBOOK_CHANNEL_ID", "SNAPBOOK_CALLBACK_URL", "SNAPBOOK_RECEIVER_PORT")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_papermill_aims_the_payment_notebook_at_another_provider(tmp_path, monkeypatch, private_key):
+    """Credentials only in SNAPBOOK_* variables, the real clock, no sandbox pay: the 'payer' here is
+    the test, paying on the provider once the QR exists; the notebook's receiver verifies over the
+    callback URL, the query reads 00, and no secret reaches the saved notebook."""
+    import time
+
+    import papermill as pm
+
+    from snapbook.keys import save_private_key
+
+    key_path = save_private_key(private_key, tmp_path / "private.pem", "env-passphrase-07")
+    port = _free_port()
+    secret = "stage-like-secret-" + "Qx7" * 6
+    with Sandbox(SandboxConfig(notify_backoff=0.05)) as provider:
+        provider.register("MCP12345678", private_key.public_key(), secret=secret, partner_id="PARTNER77")
+        env = {"SNAPBOOK_CLIENT_KEY": "MCP12345678", "SNAPBOOK_PRIVATE_KEY_PATH": str(key_path),
+               "SNAPBOOK_PASSPHRASE": "env-passphrase-07", "SNAPBOOK_CLIENT_SECRET": secret,
+               "SNAPBOOK_PARTNER_ID": "PARTNER77", "SNAPBOOK_CHANNEL_ID": "QR004",
+               "SNAPBOOK_CALLBACK_URL": f"http://127.0.0.1:{port}/notify/qris", "SNAPBOOK_RECEIVER_PORT": str(port)}
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        paid: list[dict] = []
+
+        def payer() -> None:  # pays the first QR generated on the provider, as a payer's app would
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and not paid:
+                rows = [e for e in provider.journal if e.service == "47" and e.response_code == "2004700"]
+                if rows:
+                    qr = provider.provider.qrs.find_partner_reference("PARTNER77", rows[0].partner_reference_no)
+                    paid.append(provider.pay(qr.reference_no))
+                    return
+                time.sleep(0.1)
+
+        thread = threading.Thread(target=payer, daemon=True)
+        thread.start()
+        out = tmp_path / "out.ipynb"
+        pm.execute_notebook(
+            str(NOTEBOOK), str(out), kernel_name="python3", cwd=str(tmp_path), progress_bar=False,
+            log_output=False, execution_timeout=180,
+            parameters={"environment": provider.base_url, "token_url": provider.token_url("payment")},
+        )
+        thread.join(10)
+    assert paid and paid[0]["notification"]["delivered"]
+    saved = out.read_text()
+    text = json.dumps([c.get("outputs", []) for c in json.loads(saved)["cells"]])
+    assert "verdict:                 verified (valid)" in text
+    assert "Success: paid at" in text and "MCP12345678" in text
+    assert secret not in saved and "env-passphrase-07" not in saved
+    assert "4095100" not in text and "4045200" not in text  # the refusal demos run in the sandbox only
+
+
+def test_papermill_without_stage_credentials_stops_with_a_clear_error(tmp_path, monkeypatch):
+    import papermill as pm
+
+    for name in STAGE_VARS:
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(pm.PapermillExecutionError) as info:
+        pm.execute_notebook(
+            str(NOTEBOOK), str(tmp_path / "out.ipynb"), parameters={"environment": "payment-stage"},
+            kernel_name="python3", cwd=str(tmp_path), progress_bar=False, log_output=False,
+        )
+    assert info.value.ename == "ConfigError"
+    assert "SNAPBOOK_CLIENT_KEY" in info.value.evalue and "SNAPBOOK_CALLBACK_URL" in info.value.evalue
