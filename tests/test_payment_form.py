@@ -170,12 +170,24 @@ def test_an_expired_qr_reads_07_and_the_sandbox_refuses_to_pay_it(world):
     form.check_status()
     assert form.error is None, form.text
     assert form.status_text.startswith("Not found") and "07" in form.status_text
-    form.pay()
+    assert form.pay_button.disabled and not form.status_button.disabled  # expired: nothing to pay
+    form.pay()  # what the button did before the query said 07
     assert form.error is not None and form.error.response_code == "4045200"
     assert form.text.startswith("✖ Refused: 4045200") and "Hint:" in form.text and "Traceback" not in form.text
     assert not form.status_text.startswith("Success") and form.notification is None
     assert not receiver.notifications  # nothing was delivered
-    assert form.open_qr.reference_no == ref
+    assert form.open_qr.reference_no == ref and form.pay_button.disabled
+
+
+def test_pay_refused_closes_the_qr_without_a_query_first(world):
+    form, sb, receiver, client, clock = world
+    form.generate()
+    clock.now += timedelta(minutes=16)
+    assert not form.pay_button.disabled  # the form does not know yet
+    form.pay_button.click()
+    assert form.error.response_code == "4045200" and form.pay_button.disabled
+    form.generate()  # a new QR is open again
+    assert not form.pay_button.disabled
 
 
 def test_a_replayed_reference_is_refused_with_the_sandboxs_code(world):
