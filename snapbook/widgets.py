@@ -1202,7 +1202,7 @@ class PaymentForm(_Form):
             from .qris import parse as parse_qris
 
             svg = parse_qris(qr.qr_content).image(scale=4).svg()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure is shown as a notice, never a traceback
             self._fail(exc)
             return None
         finally:
@@ -1240,7 +1240,7 @@ class PaymentForm(_Form):
         self.pay_button.disabled = True
         try:
             answer = self.sandbox.pay(qr.reference_no)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure is shown as a notice, never a traceback
             with self._lock:
                 if self.open_qr is qr and str(getattr(exc, "response_code", "") or "").startswith("404"):
                     self._closed = True  # expired, unknown or already paid: the button would only fail again
@@ -1268,7 +1268,7 @@ class PaymentForm(_Form):
         if self.receiver is not None:
             try:
                 record = self.receiver.wait(self._timeout, predicate=lambda n: self._is_for(n, qr))
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any failure is shown as a notice, never a traceback
                 self._fail(exc)
                 return answer
             self._on_notification(record)  # the callback may not have run yet: same update, once
@@ -1285,7 +1285,7 @@ class PaymentForm(_Form):
         try:
             answer = self.client.post(self._payment.QUERY_PATH,
                                       self._payment.query_body(qr.reference_no, qr.partner_reference_no))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure is shown as a notice, never a traceback
             self._fail(exc)
             return None
         data = answer.data

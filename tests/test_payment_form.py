@@ -84,7 +84,7 @@ def all_text(form) -> str:
 
 
 def test_generate_shows_the_qr_then_pay_turns_the_status_to_success_verified(world):
-    form, sb, receiver, client, clock = world
+    form, sb, _, client, clock = world
     assert [b.description for b in (form.generate_button, form.pay_button, form.status_button)] == [
         "Generate QR", "Pay in the sandbox", "Check status"]
     assert form.pay_button.disabled and form.status_button.disabled  # no QR open yet
@@ -133,7 +133,7 @@ def test_svg_keeps_long_base64_out_of_the_widget_state(world):
     """The QR is inline SVG, not a data: URI; nothing in the state looks like a secret."""
     from snapbook.leaks import find_leaks
 
-    form, sb, receiver, client, clock = world
+    form, _, _, client, _ = world
     form.generate()
     form.pay()
     assert form.status_text.startswith("Success")
@@ -153,7 +153,7 @@ def test_svg_keeps_long_base64_out_of_the_widget_state(world):
 
 @pytest.mark.parametrize("amount", ["10000", "10.000,00", "abc", "0.00", "-5.00", "1e4"])
 def test_a_bad_amount_is_a_notice_and_sends_nothing(world, amount):
-    form, sb, receiver, client, clock = world
+    form, _, _, client, _ = world
     form.amount.value = amount
     form.generate_button.click()
     assert isinstance(form.error, PaymentInputError) and form.error.field == "amount"
@@ -163,7 +163,7 @@ def test_a_bad_amount_is_a_notice_and_sends_nothing(world, amount):
 
 
 def test_an_expired_qr_reads_07_and_the_sandbox_refuses_to_pay_it(world):
-    form, sb, receiver, client, clock = world
+    form, _, receiver, _, clock = world
     form.generate()
     ref = form.open_qr.reference_no
     clock.now += timedelta(minutes=16)  # past the default 15 minutes
@@ -180,7 +180,7 @@ def test_an_expired_qr_reads_07_and_the_sandbox_refuses_to_pay_it(world):
 
 
 def test_pay_refused_closes_the_qr_without_a_query_first(world):
-    form, sb, receiver, client, clock = world
+    form, _, _, _, clock = world
     form.generate()
     clock.now += timedelta(minutes=16)
     assert not form.pay_button.disabled  # the form does not know yet
@@ -191,7 +191,7 @@ def test_pay_refused_closes_the_qr_without_a_query_first(world):
 
 
 def test_a_replayed_reference_is_refused_with_the_sandboxs_code(world):
-    form, sb, receiver, client, clock = world
+    form, _, _, client, _ = world
     first = form.reference.value
     form.generate()
     shown = form.open_qr
@@ -207,8 +207,8 @@ def test_a_replayed_reference_is_refused_with_the_sandboxs_code(world):
     assert list(client.log.to_dataframe()["response_code"])[-2:] == ["4094701", "4044718"]
 
 
-def test_transport_failure_is_a_notice(world, private_key):
-    form, sb, receiver, client, clock = world
+def test_transport_failure_is_a_notice(world):
+    form, sb, _, client, _ = world
     sb.stop()
     form.generate()
     assert form.error is not None and form.text.startswith("✖ ") and "Hint:" in form.text
@@ -234,7 +234,7 @@ def test_a_refused_notification_shows_why_and_the_status_stays(private_key):
 
 
 def test_without_a_sandbox_the_pay_button_stays_disabled(world):
-    form, sb, receiver, client, clock = world
+    _, _, receiver, client, clock = world
     other = PaymentForm(client, callback_url=receiver.url, clock=clock, new_reference=new_ref)
     other.generate()
     assert other.error is None, other.text
@@ -245,7 +245,7 @@ def test_without_a_sandbox_the_pay_button_stays_disabled(world):
 def test_the_form_needs_somewhere_to_be_notified(world):
     from snapbook.errors import ConfigError
 
-    form, sb, receiver, client, clock = world
+    _, _, _, client, _ = world
     with pytest.raises(ConfigError) as info:
         PaymentForm(client)
     assert info.value.hint
@@ -256,7 +256,7 @@ def test_the_form_needs_somewhere_to_be_notified(world):
 
 def test_the_receivers_thread_turns_the_status_to_success_by_itself(world):
     """No waiting in pay(): the update comes from the receiver's callback thread alone."""
-    form, sb, receiver, client, clock = world
+    form, sb, receiver, _, _ = world
     form._timeout = 0.0  # pay() gives up waiting at once
     seen_threads: list[str] = []
     original = form._set_status
@@ -290,7 +290,7 @@ def _record(reference_no: str, *, verified: bool = True) -> ReceivedNotification
 def test_concurrent_updates_are_consistent(world):
     """Many threads deliver notifications (for this QR, an older one, refused ones) while the kernel's
     thread checks the status: one Success, the first verified record kept, no exception anywhere."""
-    form, sb, receiver, client, clock = world
+    form, _, _, _, _ = world
     form.generate()
     old_ref = form.open_qr.reference_no
     form.generate()  # a second QR: the first one's notifications must not touch it
@@ -323,7 +323,7 @@ def test_concurrent_updates_are_consistent(world):
 
 
 def test_a_late_notification_of_an_older_qr_leaves_the_new_one_alone(world):
-    form, sb, receiver, client, clock = world
+    form, _, _, _, _ = world
     form.generate()
     first = form.open_qr.reference_no
     form.generate()
