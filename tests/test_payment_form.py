@@ -360,7 +360,8 @@ def test_payment_rules():
     assert payment.status_line("00", paid_time="2026-01-15T10:03:00+07:00").startswith("Success: paid at 2026")
     assert payment.status_line("01") == "Initiated: waiting for payment (status 01)"
     assert payment.status_line("07").startswith("Not found")
-    assert payment.status_line("\x1b[31m").startswith("status") or "\\x1b" in payment.status_line("\x1b[31m")
+    hostile = payment.status_line("\x1b[31m", "\x07bell")  # a provider's text reaches a screen escaped
+    assert "\x1b" not in hostile and "\x07" not in hostile and "\\x1b" in hostile
 
 
 # --- the receiver behind a public URL (stage: a tunnel forwards to 127.0.0.1) -----------------------
