@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 import subprocess
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -76,3 +78,25 @@ def test_the_notebooks_suite_keeps_test_plumbing_out_of_the_workbook_folder(dev)
     assert (ROOT / (plugin.replace(".", "/") + ".py")).is_file()
     sanitize = suite[suite.index("--nbval-sanitize-with") + 1]
     assert (ROOT / sanitize).is_file() and not sanitize.startswith("notebooks/")
+
+
+def test_demo_runs_voila_on_the_notebook_the_readme_badge_opens(dev):
+    """``dev.py demo`` is Binder's one-click demo at home: same notebook, Voila, loopback only."""
+    readme = (ROOT / "README.md").read_text()
+    badge = re.search(r"https://mybinder\.org/v2/gh/[^)\s]+\?urlpath=voila/render/([^)\s]+)", readme)
+    assert badge, "the README's one-click demo badge"
+    assert dev.DEMO_NOTEBOOK == badge.group(1)
+    assert (ROOT / dev.DEMO_NOTEBOOK).is_file()
+
+    cmd = dev.demo_command("127.0.0.1", 8866, open_browser=False)
+    assert Path(cmd[0]).name == "voila" and Path(cmd[0]).parent == dev.BIN
+    assert cmd[1] == dev.DEMO_NOTEBOOK
+    assert {"--Voila.ip=127.0.0.1", "--Voila.port=8866", "--Voila.port_retries=0", "--no-browser"} <= set(cmd)
+    assert "--no-browser" not in dev.demo_command("127.0.0.1", 8866, open_browser=True)
+
+
+def test_demo_is_a_subcommand(dev):
+    help_text = subprocess.run(
+        [sys.executable, str(ROOT / "dev.py"), "demo", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "--port" in help_text and "--no-browser" in help_text
