@@ -97,6 +97,8 @@ _LAZY: dict[str, str] = {
     "resolve_service": "endpoints",
     # The merchant's side of a notification: a verifying endpoint on 127.0.0.1.
     "NotificationReceiver": "receiver",
+    # The first payment: its requests (pure) and its form.
+    "PaymentForm": "widgets",
     "ReceivedNotification": "receiver",
 }
 

@@ -23,6 +23,7 @@ __all__ = [
     "NotificationTimeoutError",
     "OutputExistsError",
     "PassphraseError",
+    "PaymentInputError",
     "QrisError",
     "RequestTimeoutError",
     "ServiceSignatureInputError",
@@ -230,3 +231,14 @@ class LogWriteError(SnapbookError, UserWarning):
 
 class NotificationTimeoutError(SnapbookError, TimeoutError):
     """:meth:`~snapbook.receiver.NotificationReceiver.wait` saw no matching notification in time."""
+
+
+# --- the payment form's input (raised by snapbook.payment) ----------------------------
+
+
+class PaymentInputError(SnapbookError, ValueError):
+    """An amount, partnerReferenceNo or validity a QRIS payment cannot be made with; ``field`` names it."""
+
+    def __init__(self, message: str, *, hint: str | None = None, field: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.field = field

@@ -396,7 +396,9 @@ class NotificationReceiver:
     freshness of X-TIMESTAMP in seconds either way of ``clock()``; ``on_notification(n)`` is
     called (on a worker thread, in order) for every recorded request, and an exception it raises
     is logged and counted in :attr:`callback_errors`, never answered to the provider. At most
-    ``max_records`` requests are kept (the oldest are dropped).
+    ``max_records`` requests are kept (the oldest are dropped). ``public_url``: the callback URL
+    registered with a real provider when it reaches this receiver through a tunnel or proxy; the
+    notification signature covers that URL, so it is what :attr:`url` returns and verifies against.
     """
 
     def __init__(
@@ -413,6 +415,7 @@ class NotificationReceiver:
         max_records: int = MAX_RECORDS,
         on_notification: Callable[[ReceivedNotification], object] | None = None,
         keep_alive_timeout: float = 5.0,
+        public_url: str | None = None,
     ) -> None:
         from .sandbox.server import check_address  # the sandbox's own rules for a listening address
 
@@ -453,6 +456,25 @@ class NotificationReceiver:
                 "on_notification must be callable: on_notification(received).",
                 hint="Pass a function or None.",
             )
+        if public_url is not None:
+            from urllib.parse import urlsplit
+
+            parts = urlsplit(public_url) if isinstance(public_url, str) else None
+            if (
+                parts is None
+                or parts.scheme not in ("http", "https")
+                or not parts.hostname
+                or parts.query
+                or parts.fragment
+                or not (public_url.isascii() and public_url.isprintable() and " " not in public_url)
+            ):
+                raise ConfigError(
+                    f"public_url must be an absolute http(s) URL, not {_text(repr(public_url), 120)}.",
+                    hint="The callback URL registered with the provider, exactly, e.g. "
+                    "https://abc.example-tunnel.io/notify/qris (it forwards to this receiver).",
+                )
+        #: The NotifyURL the provider posts to when it is not this receiver's own address (a tunnel).
+        self.public_url = public_url
         self.path = path
         self.version = version
         self.window = float(window)
@@ -525,7 +547,16 @@ class NotificationReceiver:
 
     @property
     def url(self) -> str:
-        """The NotifyURL: give exactly this to the provider (``callbackUrl``); the signature covers it."""
+        """The NotifyURL: give exactly this to the provider (``callbackUrl``); the signature covers it.
+
+        ``public_url`` when given (a public address that forwards here: the provider signs that one),
+        else :attr:`local_url`.
+        """
+        return self.public_url or self.local_url
+
+    @property
+    def local_url(self) -> str:
+        """Where this receiver listens: ``http://127.0.0.1:<port><path>``."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}{self.path}"
 

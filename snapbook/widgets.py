@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,7 @@ __all__ = [
     "KeyForm",
     "LogView",
     "Notice",
+    "PaymentForm",
     "ServiceSignatureForm",
     "SignatureForm",
     "TokenForm",
@@ -1029,3 +1031,327 @@ class _Caption:
 
     def _repr_html_(self) -> str:
         return f"<b>{html.escape(self.text)}</b>"
+
+
+# --- the first payment ------------------------------------------------------------------------
+
+
+def _html_table(rows: Iterable[tuple[str, str]]) -> str:
+    body = "".join(
+        f"<tr><th style='text-align:left;padding-right:1em'>{html.escape(printable(k, 80))}</th>"
+        f"<td style='text-align:left'><code>{html.escape(printable(v, 200))}</code></td></tr>"
+        for k, v in rows
+    )
+    return f"<table>{body}</table>"
+
+
+def _status_html(text: str, colour: str) -> str:
+    # The text comes first in the element (no icon before it): "Success…" is what a reader and a
+    # browser test see at the start of .snapbook-payment-status.
+    return f"<span style='color:{colour};font-weight:bold'>{html.escape(text)}</span>"
+
+
+_STATUS_COLOURS = {"Success": _COLORS["ok"], "Initiated": _COLORS["info"], "Not found": _COLORS["warn"]}
+
+
+class PaymentForm(_Form):
+    """Amount, reference and validity in; a QRIS out, paid in the sandbox, and its verified notification.
+
+    "Generate QR" sends qr-mpm-generate through ``client`` (a :class:`~snapbook.client.ServiceClient`,
+    whose RequestLog gets every attempt) with ``callbackUrl`` = ``callback_url`` or the
+    ``receiver``'s URL, and shows the QR code (inline SVG in ``.snapbook-qr``) with a summary.
+    "Pay in the sandbox" (enabled with a ``sandbox`` and an open QR) pays it there and waits up to
+    ``notification_timeout`` s for the notification; "Check status" sends qr-mpm-query. The status
+    line (``.snapbook-payment-status``) reads "Initiated: waiting for payment" and turns to
+    "Success…" when the receiver gets the *verified* notification of this QR; the verdict line
+    says "verified" or why the notification was refused. The receiver calls back on its own
+    thread: the form chains its ``on_notification`` and updates under a lock, whichever thread
+    gets there first. No secret reaches a widget: the client holds them.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        receiver: Any = None,
+        *,
+        sandbox: Any = None,
+        callback_url: str | None = None,
+        amount: str = "10000.00",
+        reference: str | None = None,
+        validity: int = 15,
+        clock: _signing.Clock | None = None,
+        new_reference: Callable[[], str] | None = None,
+        notification_timeout: float = 10.0,
+    ) -> None:
+        import threading
+
+        from . import payment as _payment
+
+        if receiver is None and not callback_url:
+            from .errors import ConfigError
+
+            raise ConfigError(
+                "The payment form needs a callback URL for the notification.",
+                hint="Pass receiver=NotificationReceiver(secret).start(), or callback_url= the URL "
+                "the provider should notify.",
+            )
+        self._payment = _payment
+        self.client, self.receiver, self.sandbox = client, receiver, sandbox
+        self.request_log = getattr(client, "log", None)
+        self._callback_url = callback_url
+        self._clock: _signing.Clock = clock or _signing.system_clock
+        self._new_reference = new_reference or (lambda: _payment.new_partner_reference(self._clock))
+        self._timeout = notification_timeout
+        self._lock = threading.RLock()  # the receiver's thread and the kernel's both update the widgets
+        #: The QR the form follows (:class:`~snapbook.payment.OpenQr`), or None before "Generate QR".
+        self.open_qr: Any = None
+        #: The verified notification of the open QR (a ReceivedNotification), or None.
+        self.notification: Any = None
+        #: The last error shown, or None.
+        self.error: BaseException | None = None
+        self._handled: list[Any] = []  # records already shown (the pay wait and the callback both see one)
+        self._paid = False
+        self._pay_notice: Notice | None = None  # the last pay's delivery outcome, shown with the verdict
+        self._verdict_shown: list[Any] = []  # what the last notification put in the output area
+
+        self.amount = W.Text(value=amount, description="Amount (IDR)", placeholder="10000.00",
+                             style=_DESC, layout=_WIDE)
+        self.reference = W.Text(value=reference or self._new_reference(), description="partnerReferenceNo",
+                                placeholder="letters and digits, new for each QR", style=_DESC, layout=_WIDE)
+        self.validity = W.BoundedIntText(value=validity, min=_payment.MIN_VALIDITY_MINUTES,
+                                         max=_payment.MAX_VALIDITY_MINUTES, description="Valid (minutes)",
+                                         style=_DESC, layout=W.Layout(width="16em"))
+        self.generate_button = W.Button(description="Generate QR", icon="qrcode", button_style="primary",
+                                        layout=_AUTO)
+        self.pay_button = W.Button(description="Pay in the sandbox", icon="credit-card", disabled=True,
+                                   layout=_AUTO,
+                                   tooltip="The sandbox's own route: marks the QR paid and sends the notification")
+        self.status_button = W.Button(description="Check status", icon="refresh", disabled=True, layout=_AUTO)
+        self.status = W.HTML(_status_html("No QR yet: click Generate QR", "#57606a"))
+        self.status.add_class("snapbook-payment-status")
+        self.qr = W.HTML("")
+        self.qr.add_class("snapbook-qr")
+        self.verdict = W.HTML("")
+        self.verdict.add_class("snapbook-payment-verdict")
+        self.generate_button.on_click(lambda _: self.generate())
+        self.pay_button.on_click(lambda _: self.pay())
+        self.status_button.on_click(lambda _: self.check_status())
+        if receiver is not None:
+            previous = receiver.on_notification
+
+            def chained(record: Any) -> None:
+                try:
+                    self._on_notification(record)
+                finally:
+                    if previous is not None:
+                        previous(record)
+
+            receiver.on_notification = chained
+        super().__init__([
+            self.amount, self.reference, self.validity,
+            W.HBox([self.generate_button, self.pay_button, self.status_button]),
+            self.status, self.qr, self.verdict,
+        ])
+
+    def __repr__(self) -> str:
+        ref = "none" if self.open_qr is None else self.open_qr.reference_no
+        return f"PaymentForm(referenceNo={ref!r}, status={self.status_text!r})"
+
+    @property
+    def status_text(self) -> str:
+        """The status line as plain text ("Initiated: waiting for payment", "Success: …")."""
+        return html.unescape(re.sub(r"<[^>]*>", "", self.status.value))
+
+    @property
+    def verdict_text(self) -> str:
+        return html.unescape(re.sub(r"<[^>]*>", "", self.verdict.value))
+
+    @property
+    def callback_url(self) -> str:
+        return self._callback_url or self.receiver.url
+
+    # -- state, always changed under the lock --
+
+    def _set_status(self, text: str) -> None:
+        colour = next((c for prefix, c in _STATUS_COLOURS.items() if text.startswith(prefix)), "#57606a")
+        self.status.value = _status_html(text, colour)
+
+    def _sync_buttons(self) -> None:
+        is_open = self.open_qr is not None and not self._paid
+        self.pay_button.disabled = not (self.sandbox is not None and is_open)
+        self.status_button.disabled = self.open_qr is None
+
+    def _fail(self, exc: BaseException) -> None:
+        with self._lock:
+            self.error = exc
+            self._show(notice_for(exc))
+
+    # -- the actions (what the buttons do) --
+
+    def generate(self) -> Any:
+        """Send qr-mpm-generate with the form's inputs; show the QR. Returns the ServiceResponse or None."""
+        self.error = None
+        self.generate_button.disabled = True
+        try:
+            now = self._clock()
+            body = self._payment.generate_body(self.amount.value, self.reference.value, self.callback_url,
+                                               validity_minutes=self.validity.value, now=now)
+            answer = self.client.post(self._payment.GENERATE_PATH, body)
+            qr = self._payment.OpenQr.from_answer(answer.data, body, now=now)
+            from .qris import parse as parse_qris
+
+            svg = parse_qris(qr.qr_content).image(scale=4).svg()
+        except Exception as exc:
+            self._fail(exc)
+            return None
+        finally:
+            self.generate_button.disabled = False
+        with self._lock:
+            self.open_qr, self.notification, self._paid, self._handled = qr, None, False, []
+            self._pay_notice, self._verdict_shown = None, []
+            self.qr.value = (
+                "<div style='display:flex;gap:1.5em;align-items:center'>"
+                f"<div>{svg}</div>{_html_table(qr.summary())}</div>"
+            )
+            self._set_status(self._payment.status_line("01"))
+            self.verdict.value = "<i>No notification yet.</i>"
+            self.reference.value = self._new_reference()  # the next QR gets a new one; typing an old one replays
+            self._sync_buttons()
+            self._show(
+                Notice("ok", f"{answer.response_code} {answer.response_message or ''}".strip(),
+                       (f"POST {answer.path}, X-EXTERNAL-ID {answer.external_id}",),
+                       "Show the QR to the payer; the notification comes to "
+                       f"{mask_url(self.callback_url)} when it is paid."),
+                _Table("Response body", answer.response_json().items()),
+            )
+        return answer
+
+    def pay(self) -> Any:
+        """Pay the open QR in the sandbox, then wait for its notification. Returns the pay answer or None."""
+        self.error = None
+        qr = self.open_qr
+        if self.sandbox is None or qr is None:
+            with self._lock:
+                self._show(Notice("warn", "Nothing to pay in the sandbox.",
+                                  hint="Generate a QR first; outside the sandbox, pay it with a QRIS app."))
+            return None
+        self.pay_button.disabled = True
+        try:
+            answer = self.sandbox.pay(qr.reference_no)
+        except Exception as exc:
+            with self._lock:
+                self._sync_buttons()
+            self._fail(exc)
+            return None
+        delivery = answer.get("notification") or {}
+        attempts = delivery.get("attempts") or []
+        shown = Notice(
+            "ok" if delivery.get("delivered") else "warn",
+            f"Paid in the sandbox: {answer.get('responseCode', '')} {answer.get('responseMessage', '')}".strip(),
+            tuple(f"notification attempt {i}: HTTP {a.get('httpStatus')} {a.get('responseCode') or a.get('error') or ''}"
+                  .rstrip() for i, a in enumerate(attempts, 1)),
+            "" if delivery.get("delivered") else (
+                "The receiver answered but refused the notification: see why below."
+                if any(a.get("httpStatus") for a in attempts)
+                else "The callback never answered: is the receiver running at the callbackUrl?"),
+        )
+        with self._lock:
+            self._paid = True
+            self._pay_notice = shown
+            self._sync_buttons()
+            self._show(shown, *self._verdict_shown)  # the callback's thread may have shown a verdict already
+        record = None
+        if self.receiver is not None:
+            try:
+                record = self.receiver.wait(self._timeout, predicate=lambda n: self._is_for(n, qr))
+            except Exception as exc:
+                self._fail(exc)
+                return answer
+            self._on_notification(record)  # the callback may not have run yet: same update, once
+        return answer
+
+    def check_status(self) -> Any:
+        """Send qr-mpm-query for the open QR and show its latestTransactionStatus. Returns the answer or None."""
+        self.error = None
+        qr = self.open_qr
+        if qr is None:
+            with self._lock:
+                self._show(Notice("warn", "No QR to check yet.", hint="Click Generate QR first."))
+            return None
+        try:
+            answer = self.client.post(self._payment.QUERY_PATH,
+                                      self._payment.query_body(qr.reference_no, qr.partner_reference_no))
+        except Exception as exc:
+            self._fail(exc)
+            return None
+        data = answer.data
+        status = data.get("latestTransactionStatus")
+        line = self._payment.status_line(status, data.get("transactionStatusDesc"), paid_time=data.get("paidTime"))
+        with self._lock:
+            if self.open_qr is qr:  # a new QR generated meanwhile keeps its own status
+                # A payment never goes back to Initiated: after a verified notification (or a 00), an
+                # older 01 answer, crossing it on the way, does not undo the Success line.
+                stale = status == "01" and self._paid
+                if status == "00":
+                    self._paid = True
+                if not stale and (status != "00" or self.notification is None):
+                    self._set_status(line)
+                self._sync_buttons()
+            self._show(
+                Notice("info", f"{answer.response_code} {answer.response_message or ''}: {line}".strip(),
+                       (f"POST {answer.path}, X-EXTERNAL-ID {answer.external_id}",)),
+                _Table("Response body", answer.response_json().items()),
+            )
+        return answer
+
+    # -- the notification (called on the receiver's thread) --
+
+    @staticmethod
+    def _is_for(record: Any, qr: Any) -> bool:
+        return qr is not None and record.original_reference_no == qr.reference_no
+
+    def _on_notification(self, record: Any) -> None:
+        """Show a notification of the open QR: Success when verified, the reason when refused. Thread-safe."""
+        with self._lock:
+            qr = self.open_qr
+            if not self._is_for(record, qr) or any(r is record for r in self._handled):
+                return  # another QR's (an older one), or already shown
+            self._handled.append(record)
+            if record.verified:
+                if self.notification is not None:
+                    return  # a verified repeat: the first one decided
+                self.notification = record
+                self._paid = True
+                self._set_status("Success: paid, notification verified at "
+                                 f"{record.time.astimezone(_signing.JAKARTA).isoformat()}")
+                self.verdict.value = (
+                    f"<span style='color:{_COLORS['ok']}'>Notification <b>verified</b>: signature OK, "
+                    "X-TIMESTAMP fresh, fields well-formed.</span>"
+                )
+                self._sync_buttons()
+                self._show_verdict(
+                    Notice("ok", "Notification verified", (
+                        f"originalReferenceNo {record.original_reference_no}, "
+                        f"latestTransactionStatus {record.latest_transaction_status}, "
+                        f"amount {record.amount or ''} {record.currency or ''}".rstrip(),
+                        f"answered HTTP {record.http_status} {record.response_code}",
+                    ), "Only a verified notification proves the payment; confirm with Check status if in doubt."),
+                    record,
+                )
+                return
+            fix = record.diagnosis.fix if record.diagnosis is not None else ""
+            self.verdict.value = (
+                f"<span style='color:{_COLORS['error']}'>Notification <b>refused</b> "
+                f"({html.escape(record.reason)}): {html.escape(printable(record.detail, 300))}</span>"
+            )
+            self._show_verdict(
+                Notice("error", f"Notification refused: {record.reason}",
+                       (record.detail, f"answered HTTP {record.http_status} {record.response_code}"),
+                       fix or "Check the client secret and that the callback URL is exactly the one registered."),
+                record,
+            )
+
+    def _show_verdict(self, *objects: Any) -> None:
+        """The notification's verdict below the pay outcome (called under the lock)."""
+        self._verdict_shown = list(objects)
+        self._show(*([self._pay_notice] if self._pay_notice is not None else []), *objects)

@@ -22,7 +22,7 @@ def _one_error_line(err: str) -> str:
 
 def test_the_workbook_is_every_numbered_notebook_in_order():
     assert [f.name for f in notebook_files()] == [p.name for p in REPO_NOTEBOOKS]
-    assert len(REPO_NOTEBOOKS) == 6
+    assert len(REPO_NOTEBOOKS) == 7
 
 
 def test_writes_the_notebooks_into_a_new_directory(tmp_path, capsys):

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NB_DIR = ROOT / "notebooks"
 PLUMBING = ROOT / "tests" / "notebooks"  # nbval's plugin and sanitizer, outside the learner's folder
 EXPECTED = ["01-keys", "02-signatures", "03-token", "04-log-and-latency", "05-troubleshooting",
-            "06-service-signature"]
+            "06-service-signature", "07-first-payment"]
 CHECK = "# NBVAL_CHECK_OUTPUT"
 #: nbstripout's flags for the saved notebooks (the same as tests/notebooks/execute.py uses).
 STRIP_FLAGS = ["--keep-output", "--keep-count", "--keep-metadata-keys", "metadata.widgets"]
@@ -105,7 +105,7 @@ def test_nbstripout_keep_output_is_clean():
 
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-FORMS = ("KeyForm", "SignatureForm", "TokenForm", "LogView", "DoctorForm", "ServiceSignatureForm")
+FORMS = ("KeyForm", "SignatureForm", "TokenForm", "LogView", "DoctorForm", "ServiceSignatureForm", "PaymentForm")
 RUN_NOTE = "Run the cell to use it."
 
 

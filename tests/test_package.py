@@ -48,7 +48,7 @@ def test_the_wheel_ships_the_notebooks_and_snapbook_notebooks_writes_them(tmp_pa
 
     root = Path(__file__).resolve().parents[1]
     notebooks = sorted((root / "notebooks").glob("[0-9][0-9]-*.ipynb"))
-    assert len(notebooks) == 6
+    assert len(notebooks) == 7
     dist = tmp_path / "dist"
     build = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
