@@ -103,7 +103,8 @@ def test_payment_form_in_jupyterlab(lab, page, no_secret_on_page):
     page.wait_for_function(KERNEL_IDLE, timeout=60_000)
     failed = page.locator(".jp-Notebook .jp-OutputArea-output", has_text="Traceback")
     assert failed.count() == 0, failed.first.inner_text()[-2000:]
-    prompts = page.locator(".jp-Notebook .jp-CodeCell .jp-InputPrompt").all_inner_texts()
+    # textContent: JupyterLab leaves cells out of view unrendered (content-visibility), innerText empty.
+    prompts = page.locator(".jp-Notebook .jp-CodeCell .jp-InputPrompt").all_text_contents()
     assert prompts and all(re.search(r"\[\d+\]", p) for p in prompts), f"not every cell ran: {prompts}"
 
     _pay_with_the_form(page, "browser-payment-lab.png")
