@@ -188,8 +188,7 @@ def demo_command(ip: str, port: int, *, open_browser: bool) -> list[str]:
     cmd = [
         str(BIN / "voila"), DEMO_NOTEBOOK,
         f"--Voila.ip={ip}",
-        f"--Voila.port={port}",
-        "--Voila.port_retries=0",
+        f"--Voila.port={port}",  # taken? Voila tries the next ports and prints the URL it serves
     ]
     if not open_browser:
         cmd.append("--no-browser")
