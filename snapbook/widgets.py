@@ -1111,6 +1111,7 @@ class PaymentForm(_Form):
         self.error: BaseException | None = None
         self._handled: list[Any] = []  # records already shown (the pay wait and the callback both see one)
         self._paid = False
+        self._closed = False  # expired or unknown to the provider: nothing to pay any more
         self._pay_notice: Notice | None = None  # the last pay's delivery outcome, shown with the verdict
         self._verdict_shown: list[Any] = []  # what the last notification put in the output area
 
@@ -1177,7 +1178,7 @@ class PaymentForm(_Form):
         self.status.value = _status_html(text, colour)
 
     def _sync_buttons(self) -> None:
-        is_open = self.open_qr is not None and not self._paid
+        is_open = self.open_qr is not None and not self._paid and not self._closed
         self.pay_button.disabled = not (self.sandbox is not None and is_open)
         self.status_button.disabled = self.open_qr is None
 
@@ -1201,13 +1202,14 @@ class PaymentForm(_Form):
             from .qris import parse as parse_qris
 
             svg = parse_qris(qr.qr_content).image(scale=4).svg()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure is shown as a notice, never a traceback
             self._fail(exc)
             return None
         finally:
             self.generate_button.disabled = False
         with self._lock:
             self.open_qr, self.notification, self._paid, self._handled = qr, None, False, []
+            self._closed = False
             self._pay_notice, self._verdict_shown = None, []
             self.qr.value = (
                 "<div style='display:flex;gap:1.5em;align-items:center'>"
@@ -1238,8 +1240,10 @@ class PaymentForm(_Form):
         self.pay_button.disabled = True
         try:
             answer = self.sandbox.pay(qr.reference_no)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure is shown as a notice, never a traceback
             with self._lock:
+                if self.open_qr is qr and str(getattr(exc, "response_code", "") or "").startswith("404"):
+                    self._closed = True  # expired, unknown or already paid: the button would only fail again
                 self._sync_buttons()
             self._fail(exc)
             return None
@@ -1264,7 +1268,7 @@ class PaymentForm(_Form):
         if self.receiver is not None:
             try:
                 record = self.receiver.wait(self._timeout, predicate=lambda n: self._is_for(n, qr))
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any failure is shown as a notice, never a traceback
                 self._fail(exc)
                 return answer
             self._on_notification(record)  # the callback may not have run yet: same update, once
@@ -1281,7 +1285,7 @@ class PaymentForm(_Form):
         try:
             answer = self.client.post(self._payment.QUERY_PATH,
                                       self._payment.query_body(qr.reference_no, qr.partner_reference_no))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure is shown as a notice, never a traceback
             self._fail(exc)
             return None
         data = answer.data
@@ -1294,6 +1298,8 @@ class PaymentForm(_Form):
                 stale = status == "01" and self._paid
                 if status == "00":
                     self._paid = True
+                elif status == "07":
+                    self._closed = True
                 if not stale and (status != "00" or self.notification is None):
                     self._set_status(line)
                 self._sync_buttons()

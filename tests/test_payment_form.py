@@ -84,7 +84,7 @@ def all_text(form) -> str:
 
 
 def test_generate_shows_the_qr_then_pay_turns_the_status_to_success_verified(world):
-    form, sb, receiver, client, clock = world
+    form, sb, _, client, clock = world
     assert [b.description for b in (form.generate_button, form.pay_button, form.status_button)] == [
         "Generate QR", "Pay in the sandbox", "Check status"]
     assert form.pay_button.disabled and form.status_button.disabled  # no QR open yet
@@ -133,7 +133,7 @@ def test_svg_keeps_long_base64_out_of_the_widget_state(world):
     """The QR is inline SVG, not a data: URI; nothing in the state looks like a secret."""
     from snapbook.leaks import find_leaks
 
-    form, sb, receiver, client, clock = world
+    form, _, _, client, _ = world
     form.generate()
     form.pay()
     assert form.status_text.startswith("Success")
@@ -153,7 +153,7 @@ def test_svg_keeps_long_base64_out_of_the_widget_state(world):
 
 @pytest.mark.parametrize("amount", ["10000", "10.000,00", "abc", "0.00", "-5.00", "1e4"])
 def test_a_bad_amount_is_a_notice_and_sends_nothing(world, amount):
-    form, sb, receiver, client, clock = world
+    form, _, _, client, _ = world
     form.amount.value = amount
     form.generate_button.click()
     assert isinstance(form.error, PaymentInputError) and form.error.field == "amount"
@@ -163,23 +163,35 @@ def test_a_bad_amount_is_a_notice_and_sends_nothing(world, amount):
 
 
 def test_an_expired_qr_reads_07_and_the_sandbox_refuses_to_pay_it(world):
-    form, sb, receiver, client, clock = world
+    form, _, receiver, _, clock = world
     form.generate()
     ref = form.open_qr.reference_no
     clock.now += timedelta(minutes=16)  # past the default 15 minutes
     form.check_status()
     assert form.error is None, form.text
     assert form.status_text.startswith("Not found") and "07" in form.status_text
-    form.pay()
+    assert form.pay_button.disabled and not form.status_button.disabled  # expired: nothing to pay
+    form.pay()  # what the button did before the query said 07
     assert form.error is not None and form.error.response_code == "4045200"
     assert form.text.startswith("✖ Refused: 4045200") and "Hint:" in form.text and "Traceback" not in form.text
     assert not form.status_text.startswith("Success") and form.notification is None
     assert not receiver.notifications  # nothing was delivered
-    assert form.open_qr.reference_no == ref
+    assert form.open_qr.reference_no == ref and form.pay_button.disabled
+
+
+def test_pay_refused_closes_the_qr_without_a_query_first(world):
+    form, _, _, _, clock = world
+    form.generate()
+    clock.now += timedelta(minutes=16)
+    assert not form.pay_button.disabled  # the form does not know yet
+    form.pay_button.click()
+    assert form.error.response_code == "4045200" and form.pay_button.disabled
+    form.generate()  # a new QR is open again
+    assert not form.pay_button.disabled
 
 
 def test_a_replayed_reference_is_refused_with_the_sandboxs_code(world):
-    form, sb, receiver, client, clock = world
+    form, _, _, client, _ = world
     first = form.reference.value
     form.generate()
     shown = form.open_qr
@@ -195,8 +207,8 @@ def test_a_replayed_reference_is_refused_with_the_sandboxs_code(world):
     assert list(client.log.to_dataframe()["response_code"])[-2:] == ["4094701", "4044718"]
 
 
-def test_transport_failure_is_a_notice(world, private_key):
-    form, sb, receiver, client, clock = world
+def test_transport_failure_is_a_notice(world):
+    form, sb, _, client, _ = world
     sb.stop()
     form.generate()
     assert form.error is not None and form.text.startswith("✖ ") and "Hint:" in form.text
@@ -222,7 +234,7 @@ def test_a_refused_notification_shows_why_and_the_status_stays(private_key):
 
 
 def test_without_a_sandbox_the_pay_button_stays_disabled(world):
-    form, sb, receiver, client, clock = world
+    _, _, receiver, client, clock = world
     other = PaymentForm(client, callback_url=receiver.url, clock=clock, new_reference=new_ref)
     other.generate()
     assert other.error is None, other.text
@@ -233,7 +245,7 @@ def test_without_a_sandbox_the_pay_button_stays_disabled(world):
 def test_the_form_needs_somewhere_to_be_notified(world):
     from snapbook.errors import ConfigError
 
-    form, sb, receiver, client, clock = world
+    _, _, _, client, _ = world
     with pytest.raises(ConfigError) as info:
         PaymentForm(client)
     assert info.value.hint
@@ -244,7 +256,7 @@ def test_the_form_needs_somewhere_to_be_notified(world):
 
 def test_the_receivers_thread_turns_the_status_to_success_by_itself(world):
     """No waiting in pay(): the update comes from the receiver's callback thread alone."""
-    form, sb, receiver, client, clock = world
+    form, sb, receiver, _, _ = world
     form._timeout = 0.0  # pay() gives up waiting at once
     seen_threads: list[str] = []
     original = form._set_status
@@ -278,7 +290,7 @@ def _record(reference_no: str, *, verified: bool = True) -> ReceivedNotification
 def test_concurrent_updates_are_consistent(world):
     """Many threads deliver notifications (for this QR, an older one, refused ones) while the kernel's
     thread checks the status: one Success, the first verified record kept, no exception anywhere."""
-    form, sb, receiver, client, clock = world
+    form, _, _, _, _ = world
     form.generate()
     old_ref = form.open_qr.reference_no
     form.generate()  # a second QR: the first one's notifications must not touch it
@@ -311,7 +323,7 @@ def test_concurrent_updates_are_consistent(world):
 
 
 def test_a_late_notification_of_an_older_qr_leaves_the_new_one_alone(world):
-    form, sb, receiver, client, clock = world
+    form, _, _, _, _ = world
     form.generate()
     first = form.open_qr.reference_no
     form.generate()
@@ -375,3 +387,83 @@ def test_a_receiver_behind_a_public_url_verifies_over_that_url():
     for bad in ("merchant.example/cb", "ftp://x/cb", "https://x/cb?a=1", "https://x/c b", 5):
         with pytest.raises(ConfigError):
             NotificationReceiver(SECRET, public_url=bad)
+
+
+# --- notebook 07 aimed at "stage" (papermill), against a separate local SNAP provider -------------
+
+NOTEBOOK = __import__("pathlib").Path(__file__).resolve().parents[1] / "notebooks" / "07-first-payment.ipynb"
+STAGE_VARS = ("SNAPBOOK_CLIENT_KEY", "SNAPBOOK_PRIVATE_KEY_PATH", "SNAPBOOK_PASSPHRASE", "SNAPBOOK_CLIENT_SECRET",
+              "SNAPBOOK_PARTNER_ID", "SNAPBOOK_CHANNEL_ID", "SNAPBOOK_CALLBACK_URL", "SNAPBOOK_RECEIVER_PORT")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_papermill_aims_the_payment_notebook_at_another_provider(tmp_path, monkeypatch, private_key):
+    """Credentials only in SNAPBOOK_* variables, the real clock, no sandbox pay: the 'payer' here is
+    the test, paying on the provider once the QR exists; the notebook's receiver verifies over the
+    callback URL, the query reads 00, and no secret reaches the saved notebook."""
+    import time
+
+    import papermill as pm
+
+    from snapbook.keys import save_private_key
+
+    key_path = save_private_key(private_key, tmp_path / "private.pem", "env-passphrase-07")
+    port = _free_port()
+    secret = "stage-like-secret-" + "Qx7" * 6
+    with Sandbox(SandboxConfig(notify_backoff=0.05)) as provider:
+        provider.register("MCP12345678", private_key.public_key(), secret=secret, partner_id="PARTNER77")
+        env = {"SNAPBOOK_CLIENT_KEY": "MCP12345678", "SNAPBOOK_PRIVATE_KEY_PATH": str(key_path),
+               "SNAPBOOK_PASSPHRASE": "env-passphrase-07", "SNAPBOOK_CLIENT_SECRET": secret,
+               "SNAPBOOK_PARTNER_ID": "PARTNER77", "SNAPBOOK_CHANNEL_ID": "QR004",
+               "SNAPBOOK_CALLBACK_URL": f"http://127.0.0.1:{port}/notify/qris", "SNAPBOOK_RECEIVER_PORT": str(port)}
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        paid: list[dict] = []
+
+        def payer() -> None:  # pays the first QR generated on the provider, as a payer's app would
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and not paid:
+                rows = [e for e in provider.journal if e.service == "47" and e.response_code == "2004700"]
+                if rows:
+                    qr = provider.provider.qrs.find_partner_reference("PARTNER77", rows[0].partner_reference_no)
+                    paid.append(provider.pay(qr.reference_no))
+                    return
+                time.sleep(0.1)
+
+        thread = threading.Thread(target=payer, daemon=True)
+        thread.start()
+        out = tmp_path / "out.ipynb"
+        pm.execute_notebook(
+            str(NOTEBOOK), str(out), kernel_name="python3", cwd=str(tmp_path), progress_bar=False,
+            log_output=False, execution_timeout=180,
+            parameters={"environment": provider.base_url, "token_url": provider.token_url("payment")},
+        )
+        thread.join(10)
+    assert paid and paid[0]["notification"]["delivered"]
+    saved = out.read_text()
+    text = json.dumps([c.get("outputs", []) for c in json.loads(saved)["cells"]])
+    assert "verdict:                 verified (valid)" in text
+    assert "Success: paid at" in text and "MCP12345678" in text
+    assert secret not in saved and "env-passphrase-07" not in saved
+    assert "4095100" not in text and "4045200" not in text  # the refusal demos run in the sandbox only
+
+
+def test_papermill_without_stage_credentials_stops_with_a_clear_error(tmp_path, monkeypatch):
+    import papermill as pm
+
+    for name in STAGE_VARS:
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(pm.PapermillExecutionError) as info:
+        pm.execute_notebook(
+            str(NOTEBOOK), str(tmp_path / "out.ipynb"), parameters={"environment": "payment-stage"},
+            kernel_name="python3", cwd=str(tmp_path), progress_bar=False, log_output=False,
+        )
+    assert info.value.ename == "ConfigError"
+    assert "SNAPBOOK_CLIENT_KEY" in info.value.evalue and "SNAPBOOK_CALLBACK_URL" in info.value.evalue
