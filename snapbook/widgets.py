@@ -1115,13 +1115,14 @@ class PaymentForm(_Form):
         self._pay_notice: Notice | None = None  # the last pay's delivery outcome, shown with the verdict
         self._verdict_shown: list[Any] = []  # what the last notification put in the output area
 
+        wide = {"description_width": "12em"}  # "partnerReferenceNo" in full
         self.amount = W.Text(value=amount, description="Amount (IDR)", placeholder="10000.00",
-                             style=_DESC, layout=_WIDE)
+                             style=wide, layout=_WIDE)
         self.reference = W.Text(value=reference or self._new_reference(), description="partnerReferenceNo",
-                                placeholder="letters and digits, new for each QR", style=_DESC, layout=_WIDE)
+                                placeholder="letters and digits, new for each QR", style=wide, layout=_WIDE)
         self.validity = W.BoundedIntText(value=validity, min=_payment.MIN_VALIDITY_MINUTES,
                                          max=_payment.MAX_VALIDITY_MINUTES, description="Valid (minutes)",
-                                         style=_DESC, layout=W.Layout(width="16em"))
+                                         style=wide, layout=W.Layout(width="18em"))
         self.generate_button = W.Button(description="Generate QR", icon="qrcode", button_style="primary",
                                         layout=_AUTO)
         self.pay_button = W.Button(description="Pay in the sandbox", icon="credit-card", disabled=True,

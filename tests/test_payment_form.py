@@ -360,7 +360,8 @@ def test_payment_rules():
     assert payment.status_line("00", paid_time="2026-01-15T10:03:00+07:00").startswith("Success: paid at 2026")
     assert payment.status_line("01") == "Initiated: waiting for payment (status 01)"
     assert payment.status_line("07").startswith("Not found")
-    assert payment.status_line("\x1b[31m").startswith("status") or "\\x1b" in payment.status_line("\x1b[31m")
+    hostile = payment.status_line("\x1b[31m", "\x07bell")  # a provider's text reaches a screen escaped
+    assert "\x1b" not in hostile and "\x07" not in hostile and "\\x1b" in hostile
 
 
 # --- the receiver behind a public URL (stage: a tunnel forwards to 127.0.0.1) -----------------------
@@ -467,3 +468,70 @@ def test_papermill_without_stage_credentials_stops_with_a_clear_error(tmp_path, 
         )
     assert info.value.ename == "ConfigError"
     assert "SNAPBOOK_CLIENT_KEY" in info.value.evalue and "SNAPBOOK_CALLBACK_URL" in info.value.evalue
+
+
+# --- in a real kernel: the receiver thread's update reaches the front end ------------------------
+
+KERNEL_CODE = r'''
+import threading
+from datetime import datetime
+from IPython.display import display
+from snapbook.client.service import ServiceClient
+from snapbook.examples import load_vendor_example
+from snapbook.receiver import NotificationReceiver
+from snapbook.sandbox import Sandbox, SandboxConfig
+from snapbook.signing import JAKARTA
+from snapbook.widgets import PaymentForm
+
+clock = lambda: datetime(2026, 1, 15, 10, 0, tzinfo=JAKARTA)
+ex = load_vendor_example()
+sb = Sandbox(SandboxConfig(clock=clock)).start()
+sb.register(ex.client_key, ex.private_key.public_key(), secret="kernel-test-secret-123", partner_id="P1")
+receiver = NotificationReceiver("kernel-test-secret-123", clock=clock).start()
+client = ServiceClient(sb.base_url, ex.client_key, ex.private_key, "kernel-test-secret-123", partner_id="P1",
+                       channel_id="QR004", token_url=sb.token_url(), clock=clock)
+form = PaymentForm(client, receiver, sandbox=sb, clock=clock, notification_timeout=0.0)
+display(form)
+form.generate()
+threads = []
+original = form._set_status
+form._set_status = lambda text: (threads.append(threading.current_thread().name), original(text))[1]
+sb.pay(form.open_qr.reference_no)  # no wait in the form: only the receiver's thread can update it
+for _ in range(100):
+    if form.status_text.startswith("Success"):
+        break
+    threading.Event().wait(0.05)
+print("STATUS", form.status_text[:7], "THREADS", sorted(set(threads)))
+'''
+
+
+def test_in_a_kernel_the_receivers_thread_sends_the_success_update_to_the_front_end():
+    """The widget update made on the receiver's callback thread leaves the kernel as a comm message
+    (what JupyterLab and Voilà render), not only as a Python-side value."""
+    from jupyter_client.manager import start_new_kernel
+
+    km, kc = start_new_kernel(kernel_name="python3")
+    try:
+        msg_id = kc.execute(KERNEL_CODE)
+        updates, printed, errors = [], [], []
+        while True:
+            msg = kc.get_iopub_msg(timeout=60)
+            kind, content = msg["msg_type"], msg["content"]
+            if kind == "comm_msg" and content.get("data", {}).get("method") == "update":
+                updates.append(json.dumps(content["data"].get("state", {}), ensure_ascii=False))
+            elif kind == "stream":
+                printed.append(content["text"])
+            elif kind == "error":
+                errors.append(content["ename"] + ": " + content["evalue"])
+            elif kind == "status" and content["execution_state"] == "idle" and \
+                    msg["parent_header"].get("msg_id") == msg_id:
+                break
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    assert not errors, errors
+    out = "".join(printed)
+    assert "STATUS Success" in out and "snapbook-receiver-callback" in out, out
+    assert any("Success: paid, notification verified" in u for u in updates)
+    assert any("verified" in u and "Notification" in u for u in updates)
+    assert not any("kernel-test-secret-123" in u for u in updates)
