@@ -2,6 +2,7 @@
 """The two quickstart commands, needing only python3 and git on a fresh machine.
 
     python3 dev.py lab        open the workbook: JupyterLab on notebooks/ (embedded sandbox)
+    python3 dev.py demo       the one-click demo locally: Voila renders the payment notebook as an app
     python3 dev.py test       run the whole test suite: unit tests, notebooks (nbval), real browser
     python3 dev.py notebooks  re-execute the notebooks in place, saving outputs and widget state
 
@@ -29,6 +30,8 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / "python"
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
+# The notebook the README's "one-click demo" badge opens on Binder, rendered by Voila.
+DEMO_NOTEBOOK = "notebooks/07-first-payment.ipynb"
 
 # Each suite is its own pytest invocation (unit tests and notebook tests are kept apart).
 SUITES = {
@@ -180,6 +183,26 @@ def cmd_lab(args: argparse.Namespace) -> int:
     os.execv(cmd[0], cmd)
 
 
+def demo_command(ip: str, port: int, *, open_browser: bool) -> list[str]:
+    """Voila on the payment notebook: what Binder's one-click demo shows, forms and QR, no code."""
+    cmd = [
+        str(BIN / "voila"), DEMO_NOTEBOOK,
+        f"--Voila.ip={ip}",
+        f"--Voila.port={port}",  # taken? Voila tries the next ports and prints the URL it serves
+    ]
+    if not open_browser:
+        cmd.append("--no-browser")
+    return cmd
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    ensure_venv("lab")
+    cmd = demo_command(args.ip, args.port, open_browser=not args.no_browser)
+    say(f"starting Voila on {DEMO_NOTEBOOK} (code hidden; the notebook starts its own local SNAP sandbox)")
+    os.chdir(ROOT)
+    os.execv(cmd[0], cmd)
+
+
 def cmd_notebooks(args: argparse.Namespace) -> int:
     ensure_venv("test,lab")
     cmd = [str(PY), str(ROOT / "tests" / "notebooks" / "execute.py"), *args.names]
@@ -195,6 +218,11 @@ def main() -> int:
     p.add_argument("--port", type=int, default=8888)
     p.add_argument("--no-browser", action="store_true")
     p.set_defaults(func=cmd_lab)
+    p = sub.add_parser("demo", help="open the one-click demo (Voila, the payment notebook) locally")
+    p.add_argument("--ip", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8866)
+    p.add_argument("--no-browser", action="store_true")
+    p.set_defaults(func=cmd_demo)
     p = sub.add_parser("test", help="run the whole test suite")
     p.add_argument("--suite", action="append", choices=list(SUITES), help="run only these suites")
     p.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")

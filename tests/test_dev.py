@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import re
+import signal
+import socket
 import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 from types import ModuleType
 
@@ -76,3 +83,66 @@ def test_the_notebooks_suite_keeps_test_plumbing_out_of_the_workbook_folder(dev)
     assert (ROOT / (plugin.replace(".", "/") + ".py")).is_file()
     sanitize = suite[suite.index("--nbval-sanitize-with") + 1]
     assert (ROOT / sanitize).is_file() and not sanitize.startswith("notebooks/")
+
+
+def test_demo_runs_voila_on_the_notebook_the_readme_badge_opens(dev):
+    """``dev.py demo`` is Binder's one-click demo at home: same notebook, Voila, loopback only."""
+    readme = (ROOT / "README.md").read_text()
+    badge = re.search(r"https://mybinder\.org/v2/gh/[^)\s]+\?urlpath=voila/render/([^)\s]+)", readme)
+    assert badge, "the README's one-click demo badge"
+    assert dev.DEMO_NOTEBOOK == badge.group(1)
+    assert (ROOT / dev.DEMO_NOTEBOOK).is_file()
+
+    cmd = dev.demo_command("127.0.0.1", 8866, open_browser=False)
+    assert Path(cmd[0]).name == "voila" and Path(cmd[0]).parent == dev.BIN
+    assert cmd[1] == dev.DEMO_NOTEBOOK
+    assert {"--Voila.ip=127.0.0.1", "--Voila.port=8866", "--no-browser"} <= set(cmd)
+    assert "--no-browser" not in dev.demo_command("127.0.0.1", 8866, open_browser=True)
+
+
+def test_demo_is_a_subcommand(dev):
+    help_text = subprocess.run(
+        [sys.executable, str(ROOT / "dev.py"), "demo", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "--port" in help_text and "--no-browser" in help_text
+
+
+def test_demo_command_serves_the_payment_form(dev, tmp_path):
+    """The command ``dev.py demo`` runs, with this environment's Voila: the page runs 07 and holds the form."""
+    port = _free_port()
+    cmd = dev.demo_command("127.0.0.1", port, open_browser=False)
+    cmd[0] = str(Path(sys.executable).parent / "voila")
+    url = f"http://127.0.0.1:{port}/"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "SNAPBOOK_"))}
+    env.update(JUPYTER_CONFIG_DIR=str(tmp_path / "config"), JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
+               MPLCONFIGDIR=str(tmp_path / "mpl"))
+    log = tmp_path / "voila.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        page, deadline = None, time.monotonic() + 120
+        while page is None and time.monotonic() < deadline and proc.poll() is None:
+            try:
+                # Voila runs the notebook while it answers: the read ends after the last cell.
+                with urllib.request.urlopen(url, timeout=110) as r:
+                    page = r.read().decode()
+            except OSError:
+                time.sleep(0.25)
+        assert page is not None, log.read_text()[-3000:]
+        assert "There was an error when executing cell" not in page, log.read_text()[-3000:]
+        assert "PaymentForm(" in page  # the form's widget view, for the browser to draw
+        assert re.search(r'class="jp-Cell jp-CodeCell[^"]*jp-mod-noInput', page)  # code hidden
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)  # Voila and the kernel it started
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

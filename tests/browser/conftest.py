@@ -1,5 +1,8 @@
 """A real JupyterLab on 127.0.0.1 and Debian's Chromium driven by Playwright.
 
+The same server renders notebooks as apps with Voila (``/voila/render/...``, the server extension
+the ``lab`` and ``test`` extras install), as Binder's one-click demo does.
+
 Playwright cannot download its own browsers here, so this uses ``/usr/bin/chromium``
 (``apt-get install chromium``; override with ``SNAPBOOK_CHROMIUM``). JupyterLab runs from this
 interpreter's environment on a free port with a random token, in a temporary copy of
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -19,9 +23,10 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,6 +53,10 @@ class Lab:
 
     def page_url(self, notebook: str) -> str:
         return f"{self.url}/lab/tree/{notebook}?token={self.token}&reset"
+
+    def voila_url(self, notebook: str) -> str:
+        """The notebook rendered by Voila: a fresh kernel runs it, the page shows outputs, no code."""
+        return f"{self.url}/voila/render/{notebook}?token={self.token}"
 
 
 def _free_port() -> int:
@@ -157,3 +166,33 @@ def page(chromium):
         yield page
     finally:
         context.close()
+
+
+JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}")
+DATA_URI = re.compile(r"data:[\w/+.-]+;base64,[A-Za-z0-9+/=]+")
+LONG_BASE64 = re.compile(r"[A-Za-z0-9+/]{200,}={0,2}")
+
+
+def assert_no_secret_on(page: Any, known_secrets: Iterable[str] = ()) -> None:
+    """No private key, full signature, full token or long base64 run in the page's text or HTML.
+
+    JupyterLab's own icons are inline base64 SVGs (data URIs): those are taken out of the HTML first.
+    """
+    from snapbook.leaks import find_leaks
+
+    known = list(known_secrets)
+    text = page.inner_text("body")
+    html = DATA_URI.sub("", page.content())
+    for where, content in (("page text", text), ("page HTML", html)):
+        assert "PRIVATE KEY-----" not in content, f"{where}: a PEM private key"
+        assert not JWT.search(content), f"{where}: a full JWT"
+        assert not LONG_BASE64.search(content), f"{where}: a long base64 run (a signature or key)"
+        # ...and the project's own scanner, with the caller's secrets named.
+        leaks = find_leaks(content, known_secrets=known)
+        assert leaks == [], f"{where}: " + "; ".join(map(str, leaks))
+
+
+@pytest.fixture
+def no_secret_on_page() -> Callable[..., None]:
+    """``no_secret_on_page(page, known_secrets=...)`` fails the test on any secret the page shows."""
+    return assert_no_secret_on
