@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from .keys import load_private_key, load_public_key
 from .masking import mask
 
-__all__ = ["VendorExample", "load_vendor_example"]
+__all__ = ["VendorExample", "load_stranger_key", "load_vendor_example"]
 
 
 @dataclass(frozen=True)
@@ -72,3 +72,14 @@ def load_vendor_example() -> VendorExample:
         documented_access_token_claims=dict(raw.get("documented_access_token_claims", {})),
         notes={k: v for k, v in raw.items() if k.endswith("note") or k == "source"},
     )
+
+
+@lru_cache(maxsize=1)
+def load_stranger_key() -> rsa.RSAPrivateKey:
+    """A fixed RSA-2048 key registered nowhere (public demo data): "signed with another key", same output every run.
+
+    A freshly generated key would do, but its signature is larger than the registered key's modulus
+    about half the time, and the sandbox words that case differently, so notebook outputs would vary.
+    """
+    text = resources.files("snapbook").joinpath("data/stranger_key.json").read_text("utf-8")
+    return load_private_key(json.loads(text)["private_key_pem"])
