@@ -25,6 +25,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta, timezone
+from itertools import chain
 from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -173,6 +174,8 @@ _CATEGORY = ("environment", "product", "endpoint", "outcome", "error_type")
 _INT = ("attempt", "http_status", "request_bytes", "response_bytes")
 _FLOAT = ("latency_ms", "connect_ms", "tls_ms", "wait_ms", "read_ms", "clock_offset_s", "clock_offset_uncertainty_s")
 _BOOL = ("will_retry",)
+#: One row's values in column order, as a tuple (one C call per row).
+_ROW_VALUES = attrgetter(*_NAMES)
 
 
 class RequestLog:
@@ -349,19 +352,27 @@ class RequestLog:
         import pandas as pd
 
         rows = self.records
+        # One pass over the rows into an (n, columns) object matrix: reading every row once is
+        # about 4x faster than one pass per column, which walks 100,000 scattered objects 31 times.
+        matrix = np.fromiter(
+            chain.from_iterable(map(_ROW_VALUES, rows)), dtype=object, count=len(rows) * len(_NAMES)
+        ).reshape(len(rows), len(_NAMES))
         data: dict[str, Any] = {}
-        for name in _NAMES:
-            values = list(map(attrgetter(name), rows))  # column-wise: no per-row dicts
+        for index, name in enumerate(_NAMES):
+            values = matrix[:, index]  # a view; each conversion below makes its own array
             if name == "time":
                 data[name] = pd.DatetimeIndex(pd.to_datetime(values, utc=True)).as_unit("ns")
             elif name in _CATEGORY:
-                data[name] = pd.Categorical(values)
+                # A list, as before: pandas infers a category's dtype from a list differently
+                # than from an object array (all None gives float64 categories, not object).
+                data[name] = pd.Categorical(values.tolist())
             elif name in _INT:
-                data[name] = pd.array(values, dtype="Int64")
+                # A list too: without None, numpy reads it straight into int64 (4x faster).
+                data[name] = pd.array(values.tolist(), dtype="Int64")
             elif name in _FLOAT:
-                data[name] = np.array(values, dtype="float64")
+                data[name] = values.astype("float64")
             elif name in _BOOL:
-                data[name] = np.array(values, dtype=bool)
+                data[name] = values.astype(bool)
             else:
                 data[name] = pd.array(values, dtype="string")
         if not rows:

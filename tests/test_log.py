@@ -301,3 +301,148 @@ def test_concurrent_appends(tmp_path):
     log.close()
     assert len(log) == 2400
     assert len(RequestLog.load(path)) == 2400
+
+
+# --- to_dataframe: the same frame as the column-by-column build it replaced -------------------
+
+
+def _dataframe_column_by_column(rows: list[LogRecord]) -> pd.DataFrame:
+    """``RequestLog.to_dataframe`` as it was up to 987d9c7 (one pass over the rows per column), kept as the reference."""
+    from operator import attrgetter
+
+    import numpy as np
+
+    from snapbook.log import _BOOL, _CATEGORY, _FLOAT, _INT, _NAMES
+
+    data = {}
+    for name in _NAMES:
+        values = list(map(attrgetter(name), rows))
+        if name == "time":
+            data[name] = pd.DatetimeIndex(pd.to_datetime(values, utc=True)).as_unit("ns")
+        elif name in _CATEGORY:
+            data[name] = pd.Categorical(values)
+        elif name in _INT:
+            data[name] = pd.array(values, dtype="Int64")
+        elif name in _FLOAT:
+            data[name] = np.array(values, dtype="float64")
+        elif name in _BOOL:
+            data[name] = np.array(values, dtype=bool)
+        else:
+            data[name] = pd.array(values, dtype="string")
+    if not rows:
+        data["time"] = pd.DatetimeIndex([], dtype="datetime64[ns, UTC]")
+    return pd.DataFrame(data, copy=False)
+
+
+def assert_same_frame(new: pd.DataFrame, old: pd.DataFrame) -> None:
+    """Same columns in the same order, same dtypes (categories' own dtype included), same values and missing values."""
+    pd.testing.assert_frame_equal(new, old, check_exact=True, check_categorical=True, check_column_type=True)
+    assert list(new.columns) == list(old.columns)
+    for name in old.columns:
+        assert repr(new[name].dtype) == repr(old[name].dtype), name
+        assert new[name].isna().tolist() == old[name].isna().tolist(), name
+        if isinstance(old[name].dtype, pd.CategoricalDtype):
+            # CategoricalDtype equality ignores the categories' dtype (float64 vs object when all are None).
+            pd.testing.assert_index_equal(new[name].cat.categories, old[name].cat.categories, exact=True)
+            assert new[name].cat.codes.tolist() == old[name].cat.codes.tolist(), name
+
+
+def mixed_rows() -> list[LogRecord]:
+    """Token and service rows, every outcome, retries, missing phases, non-UTC and non-finite values."""
+    wib = timezone(timedelta(hours=7))
+    return [
+        record(0),
+        record(1, outcome=REFUSED, http_status=401, response_code="4017300", response_message="Unauthorized. Invalid signature", token=None),
+        record(
+            2, outcome=TRANSPORT_ERROR, latency_ms=None, http_status=None, response_code=None, response_message=None,
+            connect_ms=None, wait_ms=None, read_ms=None, response_bytes=None, server_timestamp=None, clock_offset_s=None,
+            error_type="ConnectionFailedError", error="connection refused", will_retry=True, token=None, attempt=1,
+        ),
+        record(3, attempt=2, time=datetime(2026, 1, 20, 10, 0, 3, 123456, tzinfo=wib), tls_ms=12.5),
+        record(4, outcome=INVALID_RESPONSE, http_status=200, response_code=None, error_type="InvalidResponseError",
+               error="not JSON: '<html>\\x1b[31m'", token=None, latency_ms=float("inf"), clock_offset_s=float("nan")),
+        record(5, product="senmo", endpoint="senmo-stage", url="https://senmo-stage.example/v1.0/balance-inquiry",
+               response_code="2001100", service_code="11", method="POST", path="/v1.0/balance-inquiry",
+               external_id="41807553358950093184", clock_offset_uncertainty_s=0.503, token=None),
+        record(6, product="payment", endpoint="payment-stage", service_code="47", method="POST",
+               path="/v1.0/qr/qr-mpm-generate?x=1", external_id="1", response_code="4044701", outcome=REFUSED,
+               http_status=404, error_type="SnapRefusal", error="Transaction Not Found"),
+        record(7, environment="production", endpoint="payment-production", request_bytes=None, response_bytes=0,
+               latency_ms=0.0, connect_ms=-0.0, client_key=None, timestamp=None, signature=None, token=None),
+    ]
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        pytest.param(mixed_rows(), id="mixed"),
+        pytest.param([record(i) for i in range(5)], id="successes-only"),  # error_type all None
+        pytest.param(mixed_rows()[2:3], id="one-transport-error"),
+        pytest.param(mixed_rows()[5:6], id="one-service-row"),
+        pytest.param([], id="empty"),
+    ],
+)
+def test_dataframe_is_the_same_as_the_column_by_column_build(rows):
+    log = RequestLog()
+    log.extend(rows)
+    assert_same_frame(log.to_dataframe(), _dataframe_column_by_column(rows))
+
+
+def test_dataframe_matches_the_column_by_column_build_on_generated_rows():
+    """Any mix of present and missing values, of the types LogRecord declares, gives the same frame."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from snapbook.log import OUTCOMES
+
+    text = st.text(max_size=12)
+    maybe_text = st.none() | text
+    maybe_float = st.none() | st.floats(allow_nan=True, allow_infinity=True) | st.integers(-(10**6), 10**6)
+    maybe_int = st.none() | st.integers(0, 2**62)
+    times = st.datetimes(
+        min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1),
+        timezones=st.sampled_from([timezone.utc, timezone(timedelta(hours=7)), timezone(timedelta(hours=-5, minutes=-30))]),
+    )
+    rows = st.builds(
+        LogRecord,
+        time=times,
+        environment=st.sampled_from(["stage", "production", "sandbox"]),
+        product=st.sampled_from(["payment", "senmo"]),
+        endpoint=text,
+        url=text,
+        attempt=st.integers(1, 5),
+        outcome=st.sampled_from(OUTCOMES),
+        latency_ms=maybe_float,
+        http_status=maybe_int,
+        response_code=maybe_text,
+        response_message=maybe_text,
+        connect_ms=maybe_float,
+        tls_ms=maybe_float,
+        wait_ms=maybe_float,
+        read_ms=maybe_float,
+        request_bytes=maybe_int,
+        response_bytes=maybe_int,
+        server_timestamp=maybe_text,
+        clock_offset_s=maybe_float,
+        clock_offset_uncertainty_s=maybe_float,
+        error_type=st.none() | st.sampled_from(["ConnectionFailedError", "DeadlineExceeded"]),
+        error=maybe_text,
+        will_retry=st.booleans(),
+        client_key=maybe_text,
+        timestamp=maybe_text,
+        signature=maybe_text,
+        token=maybe_text,
+        service_code=maybe_text,
+        method=st.none() | st.sampled_from(["GET", "POST"]),
+        path=maybe_text,
+        external_id=maybe_text,
+    )
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.lists(rows, max_size=6))
+    def check(generated):
+        log = RequestLog()
+        log.extend(generated)
+        assert_same_frame(log.to_dataframe(), _dataframe_column_by_column(generated))
+
+    check()
