@@ -52,3 +52,11 @@ def test_the_library_snippet_runs_on_the_keys_the_shell_session_made(tmp_path):
     r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
                        timeout=120, check=False)
     assert r.returncode == 0 and "snippet ok" in r.stdout, r.stderr[-2000:]
+
+
+def test_the_quickstart_block_holds_exactly_two_commands_lab_and_test():
+    """The team's promise: one command opens the workbook, one runs the whole suite; nothing else there."""
+    quickstart = _section("## Quickstart")
+    block = quickstart.split("```sh", 1)[1].split("```", 1)[0]
+    commands = [line.split("#", 1)[0].strip() for line in block.splitlines() if line.split("#", 1)[0].strip()]
+    assert commands == ["python3 dev.py lab", "python3 dev.py test"]
