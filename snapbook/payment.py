@@ -46,7 +46,8 @@ GENERATE_PATH = "/v1.0/qr/qr-mpm-generate"
 QUERY_PATH = "/v1.0/qr/qr-mpm-query"
 MIN_VALIDITY_MINUTES, MAX_VALIDITY_MINUTES, DEFAULT_VALIDITY_MINUTES = 15, 60, 15
 
-#: ``latestTransactionStatus`` of a QRIS on Ifortepay (snap-services.md): an expired QR reads 07.
+#: ``latestTransactionStatus``: the SNAP standard's list (services 51/52). Ifortepay's QRIS uses 00, 01,
+#: 04, 05 and 07 (an expired QR reads 07); 03 and 06 are the standard's, for other services.
 TRANSACTION_STATUS = {
     "00": "Success",
     "01": "Initiated",

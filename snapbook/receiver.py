@@ -50,6 +50,7 @@ import logging
 import re
 import threading
 import weakref
+from urllib.parse import urlsplit
 from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -399,6 +400,8 @@ class NotificationReceiver:
     ``max_records`` requests are kept (the oldest are dropped). ``public_url``: the callback URL
     registered with a real provider when it reaches this receiver through a tunnel or proxy; the
     notification signature covers that URL, so it is what :attr:`url` returns and verifies against.
+    ``path``: the local path served; by default ``public_url``'s path (a tunnel forwards it as it
+    is), else ``/notify/qris``.
     """
 
     def __init__(
@@ -407,7 +410,7 @@ class NotificationReceiver:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
-        path: str = "/notify/qris",
+        path: str | None = None,
         version: str = DEFAULT_VERSION,
         window: float = FRESHNESS_SECONDS,
         clock: Clock | None = None,
@@ -422,6 +425,13 @@ class NotificationReceiver:
         self._secret = _secret_bytes(client_secret)  # typed error for an empty or padded secret
         self.host = check_address(host, port)
         self._requested_port = port
+        if path is None:
+            # A tunnel forwards the registered URL's path as it is: serve that path (else /notify/qris).
+            try:
+                public_path = urlsplit(public_url).path if isinstance(public_url, str) else ""
+            except ValueError:  # an unreadable public_url is refused just below, by name
+                public_path = ""
+            path = public_path if public_path.startswith("/") and public_path != "/" else "/notify/qris"
         if (
             not isinstance(path, str)
             or not path.startswith("/")
@@ -457,9 +467,10 @@ class NotificationReceiver:
                 hint="Pass a function or None.",
             )
         if public_url is not None:
-            from urllib.parse import urlsplit
-
-            parts = urlsplit(public_url) if isinstance(public_url, str) else None
+            try:
+                parts = urlsplit(public_url) if isinstance(public_url, str) else None
+            except ValueError:  # e.g. an unclosed IPv6 bracket
+                parts = None
             if (
                 parts is None
                 or parts.scheme not in ("http", "https")

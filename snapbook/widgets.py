@@ -1095,6 +1095,7 @@ class PaymentForm(_Form):
                 hint="Pass receiver=NotificationReceiver(secret).start(), or callback_url= the URL "
                 "the provider should notify.",
             )
+        validity = _payment.check_validity(validity)  # a typed error, not the bounded field's silent clamp
         self._payment = _payment
         self.client, self.receiver, self.sandbox = client, receiver, sandbox
         self.request_log = getattr(client, "log", None)
@@ -1301,7 +1302,8 @@ class PaymentForm(_Form):
                     self._paid = True
                 elif status == "07":
                     self._closed = True
-                if not stale and (status != "00" or self.notification is None):
+                notified_success = self.notification is not None and self.notification.latest_transaction_status == "00"
+                if not stale and (status != "00" or not notified_success):  # keep the notification's time
                     self._set_status(line)
                 self._sync_buttons()
             self._show(
@@ -1325,15 +1327,20 @@ class PaymentForm(_Form):
                 return  # another QR's (an older one), or already shown
             self._handled.append(record)
             if record.verified:
-                if self.notification is not None:
-                    return  # a verified repeat: the first one decided
+                if self._paid and self.notification is not None:
+                    return  # a verified repeat after Success: the first one decided
                 self.notification = record
-                self._paid = True
-                self._set_status("Success: paid, notification verified at "
-                                 f"{record.time.astimezone(_signing.JAKARTA).isoformat()}")
+                status = record.latest_transaction_status
+                # Verified says who sent it, not that it was paid: only latestTransactionStatus 00 is Success.
+                if status == "00":
+                    self._paid = True
+                    self._set_status("Success: paid, notification verified at "
+                                     f"{record.time.astimezone(_signing.JAKARTA).isoformat()}")
+                else:
+                    self._set_status(self._payment.status_line(status, record.transaction_status_desc))
                 self.verdict.value = (
                     f"<span style='color:{_COLORS['ok']}'>Notification <b>verified</b>: signature OK, "
-                    "X-TIMESTAMP fresh, fields well-formed.</span>"
+                    f"X-TIMESTAMP fresh, fields well-formed; status {html.escape(printable(status or '', 8))}.</span>"
                 )
                 self._sync_buttons()
                 self._show_verdict(
@@ -1342,21 +1349,24 @@ class PaymentForm(_Form):
                         f"latestTransactionStatus {record.latest_transaction_status}, "
                         f"amount {record.amount or ''} {record.currency or ''}".rstrip(),
                         f"answered HTTP {record.http_status} {record.response_code}",
-                    ), "Only a verified notification proves the payment; confirm with Check status if in doubt."),
+                    ), "Only a verified notification proves who sent it; its latestTransactionStatus says "
+                       "whether it was paid (00). Confirm with Check status if in doubt."),
                     record,
                 )
                 return
             fix = record.diagnosis.fix if record.diagnosis is not None else ""
+            refused = Notice("error", f"Notification refused: {record.reason}",
+                             (record.detail, f"answered HTTP {record.http_status} {record.response_code}"),
+                             fix or "Check the client secret and that the callback URL is exactly the one registered.")
+            if self.notification is not None:
+                # A forged or broken one after the verified one: list it, keep the verified verdict.
+                self._show_verdict(*self._verdict_shown, refused, record)
+                return
             self.verdict.value = (
                 f"<span style='color:{_COLORS['error']}'>Notification <b>refused</b> "
                 f"({html.escape(record.reason)}): {html.escape(printable(record.detail, 300))}</span>"
             )
-            self._show_verdict(
-                Notice("error", f"Notification refused: {record.reason}",
-                       (record.detail, f"answered HTTP {record.http_status} {record.response_code}"),
-                       fix or "Check the client secret and that the callback URL is exactly the one registered."),
-                record,
-            )
+            self._show_verdict(refused, record)
 
     def _show_verdict(self, *objects: Any) -> None:
         """The notification's verdict below the pay outcome (called under the lock)."""

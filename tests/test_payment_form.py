@@ -278,12 +278,12 @@ def test_the_receivers_thread_turns_the_status_to_success_by_itself(world):
     assert any(name.startswith("snapbook-receiver-callback") for name in seen_threads), seen_threads
 
 
-def _record(reference_no: str, *, verified: bool = True) -> ReceivedNotification:
+def _record(reference_no: str, *, verified: bool = True, status: str = "00") -> ReceivedNotification:
     return ReceivedNotification(
         time=T0, method="POST", path="/notify/qris", headers={}, http_status=200 if verified else 401,
         response_code="2005200" if verified else "4015200", response_message="",
         reason="valid" if verified else "signature", detail="" if verified else "X-SIGNATURE does not verify",
-        original_reference_no=reference_no, latest_transaction_status="00", amount="10000.00", currency="IDR",
+        original_reference_no=reference_no, latest_transaction_status=status, amount="10000.00", currency="IDR",
     )
 
 
@@ -329,6 +329,38 @@ def test_a_late_notification_of_an_older_qr_leaves_the_new_one_alone(world):
     form.generate()
     form._on_notification(_record(first))
     assert form.status_text.startswith("Initiated") and form.notification is None
+
+
+def test_a_verified_notification_is_success_only_when_its_status_says_paid(world):
+    """Verified proves who sent it; latestTransactionStatus 00 is what says paid (06 Failed is not)."""
+    form, _, _, _, _ = world
+    form.generate()
+    ref = form.open_qr.reference_no
+    form._on_notification(_record(ref, status="06"))
+    assert not form.status_text.startswith("Success") and "status 06" in form.status_text
+    assert "verified" in form.verdict_text and "status 06" in form.verdict_text
+    assert not form.pay_button.disabled  # still open: it was not paid
+    form._on_notification(_record(ref, status="00"))
+    assert form.status_text.startswith("Success") and form.pay_button.disabled
+
+
+def test_a_refused_notification_after_the_verified_one_keeps_the_verdict_and_is_listed(world):
+    form, _, _, _, _ = world
+    form.generate()
+    ref = form.open_qr.reference_no
+    form._on_notification(_record(ref))
+    form._on_notification(_record(ref, verified=False))
+    assert form.status_text.startswith("Success") and "verified" in form.verdict_text
+    assert "refused" not in form.verdict_text
+    assert "Notification refused: signature" in all_text(form)
+
+
+@pytest.mark.parametrize("validity", [14, 61, 90, 0])
+def test_a_validity_out_of_range_is_a_typed_error_not_silently_clamped(world, validity):
+    form, _, receiver, client, _ = world
+    with pytest.raises(PaymentInputError) as raised:
+        PaymentForm(client, receiver, validity=validity)
+    assert raised.value.field == "validityPeriod" and raised.value.hint
 
 
 # --- the pure rules (snapbook.payment) -----------------------------------------------------------
@@ -385,9 +417,28 @@ def test_a_receiver_behind_a_public_url_verifies_over_that_url():
                 http.post(receiver.local_url, content=body, headers=headers)
         first, second = receiver.notifications
     assert first.verified and not second.verified
-    for bad in ("merchant.example/cb", "ftp://x/cb", "https://x/cb?a=1", "https://x/c b", 5):
+    for bad in ("merchant.example/cb", "ftp://x/cb", "https://x/cb?a=1", "https://x/c b", 5, "http://[::1"):
         with pytest.raises(ConfigError):
             NotificationReceiver(SECRET, public_url=bad)
+
+
+def test_behind_a_tunnel_the_receiver_serves_the_public_urls_path():
+    """A tunnel forwards https://host/callback to 127.0.0.1:PORT/callback: that path is served and verified."""
+    import httpx
+
+    from snapbook.service_signing import notification_headers
+
+    public = "https://merchant-tunnel.example/callback"
+    body = json.dumps({"originalReferenceNo": "R1", "latestTransactionStatus": "00",
+                       "amount": {"value": "10000.00", "currency": "IDR"}}, separators=(",", ":")).encode()
+    with NotificationReceiver(SECRET, public_url=public, clock=lambda: T0) as receiver:
+        assert receiver.path == "/callback" and receiver.local_url.endswith(":%d/callback" % receiver.port)
+        headers = notification_headers(SECRET, public, body, timestamp="2026-01-15T10:00:00+07:00")
+        with httpx.Client(trust_env=False, timeout=10) as http:
+            answer = http.post(receiver.local_url, content=body, headers=headers)
+        assert answer.status_code == 200 and receiver.notifications[0].verified
+    assert NotificationReceiver(SECRET, public_url="https://t.example").path == "/notify/qris"  # no path: default
+    assert NotificationReceiver(SECRET, public_url=public, path="/in").path == "/in"  # an explicit one wins
 
 
 # --- notebook 07 aimed at "stage" (papermill), against a separate local SNAP provider -------------

@@ -456,9 +456,11 @@ def test_repository_is_clean_except_the_vendors_published_example():
     """What CI runs: ``python -m snapbook.leaks . --exclude ...`` over every committed text file.
 
     The two fixture files hold the vendor page's *published* example key pair, signature and
-    token (the same everywhere, useless as credentials); nothing else may hold a secret.
+    token (the same everywhere, useless as credentials); ``stranger_key.json`` is notebook 5's
+    fixed demo key, registered nowhere and published here; nothing else may hold a secret.
     """
     allowed = [ROOT / "tests" / "data" / "vectors.json", ROOT / "snapbook" / "data" / "vendor_vectors.json",
+               ROOT / "snapbook" / "data" / "stranger_key.json",
                ROOT / "test-artifacts", ROOT / "build", ROOT / "dist"]
     leaks = scan_paths(ROOT, exclude=allowed)
     assert leaks == [], "\n".join(map(str, leaks[:10]))
