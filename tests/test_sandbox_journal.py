@@ -1,13 +1,12 @@
-"""The journal's per-request shortcuts (entry_from, append's one-pass bounds) give the rows the slow paths give."""
+"""Journal.append's one-pass bounds and size (the per-request path) give the rows and sizes the careful path gives."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, fields
 from datetime import datetime, timezone
 
 import pytest
 
-from snapbook.sandbox.journal import MAX_FIELD_CHARS, MAX_NOTES, Journal, JournalEntry, entry_from
+from snapbook.sandbox.journal import MAX_FIELD_CHARS, MAX_NOTES, Journal, JournalEntry
 
 ROW = {
     "time": datetime(2026, 11, 30, 5, 0, tzinfo=timezone.utc),
@@ -21,33 +20,6 @@ ROW = {
     "response_message": "Successful",
     "latency_ms": 0.05,
 }
-
-
-@pytest.mark.parametrize(
-    "extra",
-    [
-        {},
-        {"notes": ("a note",), "service": "11", "external_id": "1000000000000001", "token": "eyJh…abcd"},
-        {"doctor": lambda: "why", "signature": "AAAA…AAAA"},
-    ],
-)
-def test_entry_from_makes_the_row_init_makes(extra):
-    values = {**ROW, **extra}
-    fast, slow = entry_from(values), JournalEntry(**values)
-    assert fast == slow and type(fast) is JournalEntry
-    assert asdict(fast) == asdict(slow)
-    assert all(getattr(fast, f.name) == getattr(slow, f.name) for f in fields(JournalEntry))
-    with pytest.raises(AttributeError):  # still frozen
-        fast.path = "/other"  # type: ignore[misc]
-
-
-def test_entry_from_refuses_what_init_refuses():
-    with pytest.raises(TypeError, match="unexpected keyword"):
-        entry_from({**ROW, "no_such_field": 1})
-    missing = dict(ROW)
-    del missing["path"]
-    with pytest.raises(TypeError, match="path"):
-        entry_from(missing)
 
 
 @pytest.mark.parametrize(

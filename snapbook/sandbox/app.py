@@ -51,7 +51,7 @@ from .checks import Verdict, _check_table, reject, too_large, with_reason
 from .config import SandboxConfig
 from .external_ids import ExternalIds
 from .faults import FaultDecision, FaultInjector, Faults
-from .journal import Journal, JournalEntry, entry_from
+from .journal import Journal, JournalEntry
 from .openapi import openapi_document
 from .qr_store import QrStore
 from .service_checks import PARTNER_ID, SERVED_SERVICES, ServiceClient
@@ -325,12 +325,9 @@ class Provider:
 
     def record(self, request_info: dict[str, Any], started: float, **fields: Any) -> None:
         self.journal.append(
-            entry_from(
-                {
-                    "latency_ms": round((time.perf_counter() - started) * 1000, 3),
-                    **request_info,
-                    **fields,  # fields override what the request said (e.g. client_key)
-                }
+            JournalEntry(
+                latency_ms=round((time.perf_counter() - started) * 1000, 3),
+                **{**request_info, **fields},  # fields override what the request said (e.g. client_key)
             )
         )
 
@@ -340,9 +337,9 @@ class Provider:
         """:meth:`record` the answer a :class:`Verdict` gave; ``fields`` add to or override it."""
         # record(), inlined: one merged dict per row instead of three (this runs for every request).
         self.journal.append(
-            entry_from(
-                {
-                    "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+            JournalEntry(
+                latency_ms=round((time.perf_counter() - started) * 1000, 3),
+                **{
                     **request_info,
                     "verdict": "accepted" if verdict.accepted else "rejected",
                     "http_status": verdict.http_status,
@@ -351,7 +348,7 @@ class Provider:
                     "notes": verdict.notes,
                     "doctor": verdict.doctor,
                     **fields,
-                }
+                },
             )
         )
 

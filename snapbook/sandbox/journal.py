@@ -19,7 +19,7 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import MISSING, asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
@@ -151,28 +151,6 @@ def _size(texts: tuple[str, ...], notes: tuple[str, ...], doctor: object) -> int
         + sum(map(sys.getsizeof, notes))
         + (_DOCTOR_BYTES if doctor is not None else 0)
     )
-
-
-_FIELD_NAMES = frozenset(f.name for f in fields(JournalEntry))
-_REQUIRED = frozenset(f.name for f in fields(JournalEntry) if f.default is MISSING)
-_DEFAULTS = {f.name: f.default for f in fields(JournalEntry) if f.default is not MISSING}
-
-
-def entry_from(values: dict[str, object]) -> JournalEntry:
-    """``JournalEntry(**values)``, made without the frozen dataclass's ``__init__``.
-
-    That ``__init__`` sets each of the row's 17 fields through ``object.__setattr__`` (about
-    2.3 us; this takes 1.2 us), and the sandbox makes a row for every request. The row is the
-    same (equal, same fields and defaults); anything ``__init__`` would refuse (a missing or
-    unknown field) still goes through it, so it fails the same way.
-    """
-    if values.keys() <= _FIELD_NAMES and _REQUIRED <= values.keys():
-        entry = object.__new__(JournalEntry)
-        state = entry.__dict__
-        state.update(_DEFAULTS)
-        state.update(values)
-        return entry
-    return JournalEntry(**values)  # type: ignore[arg-type]
 
 
 class Journal:
