@@ -130,7 +130,9 @@ class _DeadlineSweep:
 
     __slots__ = ("_connections", "_handle", "_loop", "interval")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, connections: set[Any], request_timeout: float) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, connections: set[Any], request_timeout: float
+    ) -> None:
         self._loop = loop
         self._connections = connections
         self._handle: asyncio.TimerHandle | None = None
@@ -181,7 +183,9 @@ class SandboxProtocol(H11Protocol):
         self.request_started: float | None = None
         sweep = _SWEEPS.get(self.server_state)
         if sweep is None:
-            sweep = _SWEEPS[self.server_state] = _DeadlineSweep(self.loop, self.connections, self.request_timeout)
+            sweep = _SWEEPS[self.server_state] = _DeadlineSweep(
+                self.loop, self.connections, self.request_timeout
+            )
         self.deadlines = sweep
 
     def _sandbox_config(self) -> SandboxConfig | None:
