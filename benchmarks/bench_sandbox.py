@@ -178,7 +178,7 @@ def run(ctx: Context) -> list[Row]:
             rows.append(loop_cpu)
             rows.append(single_row(
                 AREA, "sandbox CPU per request in its other threads (the CLI console thread: one printed line per "
-                "request, handed over from the event loop through a queue)",
+                "request, handed over from the event loop through a deque)",
                 snap.other_cpu_per_request, label="console thread",
                 note="informative; the bare server has no such thread",
             ))

@@ -44,7 +44,7 @@ else:
                                 secret=os.environ["CLIENT_SECRET"].encode())
     sink = open(os.devnull, "w")
     # One line per request, printed at once. The CLI hands each row to its console thread through a
-    # queue instead; cProfile sees this thread only, so that hand-over and the console's doctor runs
+    # deque instead; cProfile sees this thread only, so that hand-over and the console's doctor runs
     # are not in this profile (bench_sandbox reports them as the sandbox's "other threads" CPU).
     app.state.provider.journal.subscribe(lambda e: print(e.line(), file=sink, flush=True))
 server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=int(os.environ["PORT"]), lifespan="off",

@@ -200,6 +200,28 @@ def test_a_trickled_request_is_cut(quick):
     assert any("request not complete within 1.5 s" in "; ".join(r.notes) for r in rows)
 
 
+def test_a_request_is_cut_at_its_deadline_not_before_and_the_sweep_then_rests(private_key):
+    """The request deadline is swept (every tenth of request_timeout), not timed per request:
+    a half-sent request stays open until request_timeout, is cut within one sweep after it, and
+    with no connection left the sweep's timer stops."""
+    from snapbook.sandbox.server import _SWEEPS
+
+    with Sandbox(SandboxConfig(request_timeout=1.0, keep_alive_timeout=30.0)) as sandbox:
+        with socket.create_connection(("127.0.0.1", sandbox.port), timeout=5) as sock:
+            started = time.monotonic()
+            sock.sendall(f"POST {TOKEN_PATH} HTTP/1.1\r\nHost: a\r\n".encode())
+            assert not _closed_within(sock, 0.8), "cut before its request_timeout"
+            assert _closed_within(sock, 2.0), "not cut after its request_timeout"
+            assert 1.0 <= time.monotonic() - started < 2.5
+        sweep = _SWEEPS[sandbox._runner._server.server_state]  # this server's sweep
+        assert sweep.interval == pytest.approx(0.1)
+        deadline = time.monotonic() + 3.0
+        while sweep._handle is not None and time.monotonic() < deadline:  # bounded: 3 s
+            time.sleep(0.05)
+        assert sweep._handle is None, "the sweep kept running with no connection open"
+    assert any("request not complete within 1 s" in "; ".join(r.notes) for r in sandbox.journal.entries())
+
+
 def test_a_trickled_body_is_cut_too(quick):
     head = f"POST {TOKEN_PATH} HTTP/1.1\r\nHost: a\r\nContent-Length: 60\r\n\r\n".encode()
     before = len(quick.journal)

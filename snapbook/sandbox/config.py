@@ -54,7 +54,9 @@ class SandboxConfig:
     - ``route_prefixes``: the token routes are also served under each prefix, for SDKs that
       hard-code their provider's path (``("/openapi",)`` serves ``/openapi/v1.0/access-token/b2b``).
     - ``request_timeout``: seconds a client has, from the first byte of a request, to send all
-      of it (headers and body); a slower one is disconnected (nginx's client_header_timeout).
+      of it (headers and body); a slower one is disconnected (nginx's client_header_timeout),
+      within one sweep after it (a server checks its connections every tenth of
+      ``request_timeout``, 0.05 s to 1 s).
     - ``keep_alive_timeout``: seconds a connection may sit idle, before its first request or
       between two; then it is closed.
     - ``max_connections``: open connections at most; beyond it, the oldest one that has not sent

@@ -117,12 +117,7 @@ class JournalEntry:
 
     def size(self) -> int:
         """About how many bytes of memory this row holds (what ``Journal(max_bytes=...)`` counts)."""
-        return (
-            _ROW_OVERHEAD
-            + sum(map(sys.getsizeof, _texts(self)))
-            + sum(map(sys.getsizeof, self.notes))
-            + (_DOCTOR_BYTES if self.doctor is not None else 0)
-        )
+        return _size(_texts(self), self.notes, self.doctor)
 
     def line(self) -> str:
         """The entry as one log line: time, method, path, client, status, code, latency, notes.
@@ -146,6 +141,16 @@ class JournalEntry:
         # Escaped once, as a whole: the same characters as escaping each field (the text around
         # them is printable), in one C-level check for the usual, all-printable line.
         return printable(text)
+
+
+def _size(texts: tuple[str, ...], notes: tuple[str, ...], doctor: object) -> int:
+    """:meth:`JournalEntry.size` of a row with these text fields, notes and doctor."""
+    return (
+        _ROW_OVERHEAD
+        + sum(map(sys.getsizeof, texts))
+        + sum(map(sys.getsizeof, notes))
+        + (_DOCTOR_BYTES if doctor is not None else 0)
+    )
 
 
 class Journal:
@@ -180,8 +185,18 @@ class Journal:
             return self._bytes
 
     def append(self, entry: JournalEntry) -> None:
-        entry = entry.bounded()
-        size = entry.size()
+        texts = _texts(entry)  # read once for both the bounds and the size (this runs per request)
+        notes = entry.notes
+        try:
+            usual = max(map(len, texts)) <= MAX_FIELD_CHARS and len(notes) <= MAX_NOTES
+            usual = usual and not any(len(n) > MAX_NOTE_CHARS for n in notes)
+        except TypeError:  # a field that is not text: bounded() takes the careful path
+            usual = False
+        if usual:  # nothing to clip: bounded() would return the entry itself
+            size = _size(texts, notes, entry.doctor)
+        else:
+            entry = entry.bounded()
+            size = entry.size()
         with self._lock:
             self._rows.append(entry)
             self._sizes.append(size)

@@ -117,6 +117,49 @@ class _HeadWithBody:
         return getattr(self._transport, name)
 
 
+class _DeadlineSweep:
+    """One timer per server that cuts requests past their deadline, instead of one timer per request.
+
+    A per-request ``loop.call_later`` (armed on a request's first byte, cancelled when it is
+    complete) costs a timer handle, a heap push and, once cancelled, a heap clean-up on every
+    request; the sweep costs one attribute store per request and one pass over the open
+    connections every ``interval`` (a tenth of the shortest ``request_timeout``, 0.05 to 1 s).
+    A request is cut between ``request_timeout`` and ``request_timeout + interval`` after its
+    first byte. The timer runs only while connections are open.
+    """
+
+    __slots__ = ("_connections", "_handle", "_loop", "interval")
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, connections: set[Any], request_timeout: float
+    ) -> None:
+        self._loop = loop
+        self._connections = connections
+        self._handle: asyncio.TimerHandle | None = None
+        self.interval = min(1.0, max(0.05, request_timeout / 10))
+
+    def arm(self, request_timeout: float) -> None:
+        """Sweep from now on, at least every tenth of ``request_timeout`` (a connection was opened)."""
+        self.interval = min(self.interval, max(0.05, request_timeout / 10))
+        if self._handle is None:
+            self._handle = self._loop.call_later(self.interval, self._sweep)
+
+    def _sweep(self) -> None:
+        self._handle = None
+        now = self._loop.time()
+        for connection in list(self._connections):  # a cut connection leaves the set meanwhile
+            if isinstance(connection, SandboxProtocol):
+                started = connection.request_started
+                if started is not None and now - started >= connection.request_timeout:
+                    connection._request_timed_out()
+        if self._connections:
+            self._handle = self._loop.call_later(self.interval, self._sweep)
+
+
+#: The deadline sweep of each running server, by its uvicorn ServerState (shared by its connections).
+_SWEEPS: weakref.WeakKeyDictionary[Any, _DeadlineSweep] = weakref.WeakKeyDictionary()
+
+
 class SandboxProtocol(H11Protocol):
     """uvicorn's h11 protocol, with two additions for the sandbox.
 
@@ -136,7 +179,14 @@ class SandboxProtocol(H11Protocol):
         self.max_connections = connection_limit(sandbox_config.max_connections if sandbox_config else 512)
         self.opened_at = 0.0
         self.received = 0
-        self.request_deadline: asyncio.TimerHandle | None = None
+        #: The loop time of the current request's first byte; None between requests.
+        self.request_started: float | None = None
+        sweep = _SWEEPS.get(self.server_state)
+        if sweep is None:
+            sweep = _SWEEPS[self.server_state] = _DeadlineSweep(
+                self.loop, self.connections, self.request_timeout
+            )
+        self.deadlines = sweep
 
     def _sandbox_config(self) -> SandboxConfig | None:
         provider = getattr(getattr(self.config.app, "state", None), "provider", None)
@@ -153,6 +203,7 @@ class SandboxProtocol(H11Protocol):
         self.timeout_keep_alive_task = self.loop.call_later(
             self.timeout_keep_alive, self.timeout_keep_alive_handler
         )
+        self.deadlines.arm(self.request_timeout)
 
     def _make_room(self) -> bool:
         """Close the oldest connection that is idle or still sending its request; False if none is."""
@@ -171,20 +222,19 @@ class SandboxProtocol(H11Protocol):
         return True
 
     def data_received(self, data: bytes) -> None:
-        if self.request_deadline is None and self.conn.their_state is h11.IDLE:
-            # A new request starts: all of it must arrive in time, however slowly it trickles.
+        if self.request_started is None and self.conn.their_state is h11.IDLE:
+            # A new request starts: all of it must arrive in time, however slowly it trickles
+            # (the server's deadline sweep cuts it otherwise).
             self.received = 0
-            self.request_deadline = self.loop.call_later(self.request_timeout, self._request_timed_out)
+            self.request_started = self.loop.time()
         self.received += len(data)
         super().data_received(data)
 
     def _request_done(self) -> None:
-        if self.request_deadline is not None:
-            self.request_deadline.cancel()
-            self.request_deadline = None
+        self.request_started = None
 
     def _request_timed_out(self) -> None:
-        self.request_deadline = None
+        self.request_started = None
         if self.transport.is_closing():
             return
         started = self.cycle is not None and not self.cycle.response_complete
