@@ -26,10 +26,12 @@ from .masking import printable
 from .signing import JAKARTA, Clock, make_timestamp, system_clock
 
 __all__ = [
+    "AMOUNT_VALUE",
     "DEFAULT_VALIDITY_MINUTES",
     "GENERATE_PATH",
     "MAX_VALIDITY_MINUTES",
     "MIN_VALIDITY_MINUTES",
+    "PARTNER_REFERENCE",
     "QUERY_PATH",
     "TRANSACTION_STATUS",
     "OpenQr",
@@ -58,14 +60,16 @@ TRANSACTION_STATUS = {
     "07": "Not found",
 }
 
-_AMOUNT = re.compile(r"[0-9]{1,16}\.[0-9]{2}")
-_REFERENCE = re.compile(r"[A-Za-z0-9]{1,64}")
+#: SNAP's amount ``value`` (``"10000.00"``) and a ``partnerReferenceNo``: the one definition the client,
+#: the sandbox's checks, its OpenAPI document and the notification receiver all use.
+AMOUNT_VALUE = re.compile(r"[0-9]{1,16}\.[0-9]{2}")
+PARTNER_REFERENCE = re.compile(r"[A-Za-z0-9]{1,64}")
 
 
 def check_amount(value: object) -> str:
     """SNAP's amount: digits, a point, exactly two decimals (``"10000.00"``), above zero."""
     text = value.strip() if isinstance(value, str) else value
-    if not isinstance(text, str) or not _AMOUNT.fullmatch(text) or Decimal(text) <= 0:
+    if not isinstance(text, str) or not AMOUNT_VALUE.fullmatch(text) or Decimal(text) <= 0:
         raise PaymentInputError(
             f"The amount {printable(repr(value), 40)} is not a SNAP amount.",
             hint='Write rupiah with a point and two decimals, no thousands separator: "10000.00".',
@@ -77,7 +81,7 @@ def check_amount(value: object) -> str:
 def check_partner_reference(value: object) -> str:
     """``partnerReferenceNo``: your own id of the payment, letters and digits, at most 64."""
     text = value.strip() if isinstance(value, str) else value
-    if not isinstance(text, str) or not _REFERENCE.fullmatch(text):
+    if not isinstance(text, str) or not PARTNER_REFERENCE.fullmatch(text):
         raise PaymentInputError(
             f"The reference {printable(repr(value), 80)} is not a partnerReferenceNo.",
             hint="Use 1 to 64 letters and digits (no spaces, dashes or underscores), new for each QR.",

@@ -50,16 +50,17 @@ import logging
 import re
 import threading
 import weakref
-from urllib.parse import urlsplit
 from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
 
 from .errors import BodyFormatError, ConfigError, NotificationTimeoutError, SnapbookError, TimestampError
 from .masking import mask, mask_headers, printable
+from .payment import AMOUNT_VALUE
 from .service_signing import DEFAULT_VERSION, FRESHNESS_SECONDS, _secret_bytes, verify_notification
 from .signing import Clock, system_clock
 
@@ -102,8 +103,8 @@ Shape = Literal["notification", "query-response", ""]
 #: At most this many requests are kept in :attr:`NotificationReceiver.notifications` by default.
 MAX_RECORDS = 1000
 
-_AMOUNT = re.compile(r"\d{1,16}\.\d{2}")
-_STATUS = re.compile(r"\d{2}")
+_AMOUNT = AMOUNT_VALUE  # snapbook.payment's (ASCII digits only: \d would also take "١٠.٠٠")
+_STATUS = re.compile(r"[0-9]{2}")
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _VERSION = re.compile(r"[A-Za-z0-9._-]{1,16}")
 _SHOWN = 200  # characters of any text from the network shown in a repr

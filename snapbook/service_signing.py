@@ -356,7 +356,9 @@ def _secret_bytes(secret: str | bytes) -> bytes:
     hint = "Use the client secret registered with Ifortepay, read without a trailing newline."
     if isinstance(secret, str):
         data = secret.encode("utf-8")
-    elif isinstance(secret, (bytes, bytearray)):
+    elif isinstance(secret, (bytes, bytearray, memoryview)):
+        # memoryview too: one equal to a cached bytes secret finds the signing cache's entry, so
+        # refusing it only when the cache is cold would make the answer depend on earlier calls.
         data = bytes(secret)
     else:
         raise ServiceSignatureInputError(

@@ -229,6 +229,9 @@ def test_a_json_array_body_is_400_4005200(receiver):
             "[originalReferenceNo]",
         ),
         (lambda b: b.update(amount={"value": "10000", "currency": "IDR"}), "4005201", "[amount.value]"),
+        # Arabic-Indic digits match \d but are no SNAP amount (nor is a status in other digits).
+        (lambda b: b.update(amount={"value": "١٠٠٠٠.٠٠", "currency": "IDR"}), "4005201", "[amount.value]"),
+        (lambda b: b.update(latestTransactionStatus="٠٠"), "4005201", "[latestTransactionStatus]"),
         (
             lambda b: b.update(amount={"value": "10000.00", "currency": "rupiah"}),
             "4005201",

@@ -655,3 +655,18 @@ def test_minified_json_is_a_proof_not_a_promise():
     assert type(pickle.loads(pickle.dumps(made))) is MinifiedJson
     with pytest.raises((TypeError, ValueError)):
         MinifiedJson.dumps({"x": float("nan")})
+
+
+def test_the_secrets_type_gets_the_same_answer_cold_and_cached():
+    """A memoryview secret equal to a cached bytes one must not be refused cold and accepted warm."""
+    import snapbook.service_signing as S
+
+    args = ("POST", "/v1.0/qr/qr-mpm-query", "tok-abc", b"{}", "2026-01-15T10:00:00+07:00")
+    S._SYMMETRIC_SIGNERS.clear()
+    cold = S.sign_symmetric(memoryview(b"secret-1"), *args)
+    S._SYMMETRIC_SIGNERS.clear()
+    S.sign_symmetric(b"secret-1", *args)  # cached under the bytes secret
+    warm = S.sign_symmetric(memoryview(b"secret-1"), *args)
+    expected = base64.b64encode(hmac.new(b"secret-1", f"POST:/v1.0/qr/qr-mpm-query:tok-abc:{hashlib.sha256(b'{}').hexdigest()}:"
+                                         "2026-01-15T10:00:00+07:00".encode(), hashlib.sha512).digest()).decode()
+    assert cold == warm == expected

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..payment import AMOUNT_VALUE, PARTNER_REFERENCE
 from .config import SandboxConfig
 from .openapi import _header  # one header schema for every route (openapi imports this module lazily)
 from .service_checks import BALANCE, GENERATE, QUERY, ServiceRoute
@@ -19,8 +20,8 @@ _SIGNATURE = "^[A-Za-z0-9+/]+={0,2}$"
 _PARTNER = "^[!-~](?:[ -~]{0,34}[!-~])?$"
 _EXTERNAL = "^[0-9]{1,36}$"
 _CHANNEL = "^[A-Za-z0-9]{1,16}$"
-_REFERENCE = "^[A-Za-z0-9]{1,64}$"
-_AMOUNT_VALUE = "^[0-9]{1,16}\\.[0-9]{2}$"
+_REFERENCE = f"^{PARTNER_REFERENCE.pattern}$"  # snapbook.payment's forms, as patterns
+_AMOUNT_VALUE = f"^{AMOUNT_VALUE.pattern}$"
 _ISSUER = "^[A-Za-z0-9 ._-]{1,32}$"
 
 

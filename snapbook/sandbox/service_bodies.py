@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..payment import AMOUNT_VALUE, MAX_VALIDITY_MINUTES, MIN_VALIDITY_MINUTES, PARTNER_REFERENCE
 from .checks import Verdict, _short
 from .service_checks import service_reject
 
@@ -33,14 +34,13 @@ __all__ = [
 ]
 
 #: The fields' forms, as the checks accept them (also the OpenAPI patterns).
-REFERENCE = re.compile(r"[A-Za-z0-9]{1,64}")
-AMOUNT_VALUE = re.compile(r"[0-9]{1,16}\.[0-9]{2}")
+REFERENCE = PARTNER_REFERENCE  # snapbook.payment's, the one definition
 TERMINAL_ID = re.compile(r"[A-Za-z0-9]{1,16}")
 ACCOUNT_NO = re.compile(r"[A-Za-z0-9]{1,16}")
 
 #: validityPeriod: 15 to 60 minutes from the sandbox clock, with this slack for clock skew.
-VALIDITY_MIN = timedelta(minutes=15)
-VALIDITY_MAX = timedelta(minutes=60)
+VALIDITY_MIN = timedelta(minutes=MIN_VALIDITY_MINUTES)
+VALIDITY_MAX = timedelta(minutes=MAX_VALIDITY_MINUTES)
 VALIDITY_SLACK = timedelta(seconds=60)
 
 
