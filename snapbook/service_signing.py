@@ -135,18 +135,7 @@ class MinifiedJson(bytes):
 
     def __new__(cls, data: bytes | bytearray | memoryview) -> MinifiedJson:  # noqa: PYI034
         raw = bytes(data)
-        try:
-            json.loads(raw.decode("utf-8"))
-        except RecursionError:
-            raise BodyFormatError(
-                "The body is JSON nested too deeply to parse.",
-                hint="SNAP bodies nest a few levels; check the body.",
-            ) from None
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise BodyFormatError(
-                f"MinifiedJson needs JSON bytes ({exc}).",
-                hint="Use MinifiedJson.dumps(obj), or pass plain bytes.",
-            ) from None
+        _require_json(raw, "MinifiedJson needs JSON bytes ({exc}).", "Use MinifiedJson.dumps(obj), or pass plain bytes.")
         if minify(raw) != raw:
             raise BodyFormatError(
                 "MinifiedJson needs minified JSON: these bytes have whitespace outside strings.",
@@ -206,6 +195,16 @@ def minify(body: Body) -> bytes:
         return data
     if not data.strip(b" \t\n\r"):
         return b""  # only whitespace: no body
+    _require_json(
+        data,
+        "The body is not JSON ({exc}), so snapbook cannot tell which of its spaces SNAP's minify would drop.",
+        "Send (and sign) a JSON body, or pass bytes that contain no spaces or line breaks.",
+    )
+    return _STRING_OR_WS.sub(rb"\1", data)
+
+
+def _require_json(data: bytes, message: str, hint: str) -> None:
+    """Parse ``data`` as JSON or raise BodyFormatError(``message`` with ``{exc}``, ``hint``)."""
     try:
         # Decoded as UTF-8 first: json.loads(bytes) would also accept UTF-16/32, whose 0x20
         # bytes are halves of characters, not spaces.
@@ -216,11 +215,7 @@ def minify(body: Body) -> bytes:
             hint="SNAP bodies nest a few levels; check the body.",
         ) from None
     except (ValueError, UnicodeDecodeError) as exc:
-        raise BodyFormatError(
-            f"The body is not JSON ({exc}), so snapbook cannot tell which of its spaces SNAP's minify would drop.",
-            hint="Send (and sign) a JSON body, or pass bytes that contain no spaces or line breaks.",
-        ) from None
-    return _STRING_OR_WS.sub(rb"\1", data)
+        raise BodyFormatError(message.format(exc=exc), hint=hint) from None
 
 
 def body_hash(body: Body) -> str:

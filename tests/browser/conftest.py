@@ -58,6 +58,16 @@ class Lab:
         """The notebook rendered by Voila: a fresh kernel runs it, the page shows outputs, no code."""
         return f"{self.url}/voila/render/{notebook}?token={self.token}"
 
+    #: True once the notebook's kernel is connected and idle (run-all finished, or nothing running).
+    KERNEL_IDLE = """() => {
+  const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+  const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+  return !!k && k.connectionStatus === 'connected' && k.status === 'idle';
+}"""
+
+    def wait_for_kernel_idle(self, page: Any, timeout_ms: int) -> None:
+        page.wait_for_function(self.KERNEL_IDLE, timeout=timeout_ms)
+
 
 def _free_port() -> int:
     with socket.socket() as s:

@@ -19,22 +19,16 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 pytestmark = pytest.mark.browser
 
-KERNEL_IDLE = """() => {
-  const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
-  const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
-  return !!k && k.connectionStatus === 'connected' && k.status === 'idle';
-}"""
-
 def test_token_form_in_jupyterlab(lab, page, no_secret_on_page):
     page.goto(lab.page_url("03-token.ipynb"))
     page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget", timeout=90_000)
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
-    page.wait_for_function(KERNEL_IDLE, timeout=90_000)
+    lab.wait_for_kernel_idle(page, 90_000)
 
     page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
     button = page.locator("button", has_text="Request token")
     button.wait_for(state="visible", timeout=120_000)
-    page.wait_for_function(KERNEL_IDLE, timeout=120_000)
+    lab.wait_for_kernel_idle(page, 120_000)
 
     form = page.locator(".widget-vbox", has=button).last
     output = form.locator(".widget-output")

@@ -27,12 +27,6 @@ NOTEBOOK = "07-first-payment.ipynb"
 
 pytestmark = pytest.mark.browser
 
-KERNEL_IDLE = """() => {
-  const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
-  const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
-  return !!k && k.connectionStatus === 'connected' && k.status === 'idle';
-}"""
-
 # Every code cell shows an execution count ("[7]:"), or a cell failed (run-all stops there).
 ALL_CELLS_RAN_OR_FAILED = """() => {
   const prompts = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')];
@@ -93,14 +87,14 @@ def test_payment_form_in_jupyterlab(lab, page, no_secret_on_page):
     page.goto(lab.page_url(NOTEBOOK))
     page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget", timeout=90_000)
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
-    page.wait_for_function(KERNEL_IDLE, timeout=90_000)
+    lab.wait_for_kernel_idle(page, 90_000)
 
     # Saved outputs and widget state show the form before anything runs: clear them, so that the
     # form clicked below is the one this run made, then run every cell.
     page.evaluate("window.jupyterapp.commands.execute('notebook:clear-all-cell-outputs')")
     page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
     page.wait_for_function(ALL_CELLS_RAN_OR_FAILED, timeout=240_000)
-    page.wait_for_function(KERNEL_IDLE, timeout=60_000)
+    lab.wait_for_kernel_idle(page, 60_000)
     failed = page.locator(".jp-Notebook .jp-OutputArea-output", has_text="Traceback")
     assert failed.count() == 0, failed.first.inner_text()[-2000:]
     # textContent: JupyterLab leaves cells out of view unrendered (content-visibility), innerText empty.
