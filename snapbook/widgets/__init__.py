@@ -27,12 +27,12 @@ import ipywidgets as W
 import traitlets
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from . import keys as _keys
-from . import service_signing as _service_signing
-from . import signing as _signing
-from .errors import PassphraseError as _PassphraseError
-from .errors import SnapbookError, SnapResponseError
-from .masking import mask, mask_url, printable
+from .. import keys as _keys
+from .. import service_signing as _service_signing
+from .. import signing as _signing
+from ..errors import PassphraseError as _PassphraseError
+from ..errors import SnapbookError, SnapResponseError
+from ..masking import mask, mask_url, printable
 
 __all__ = [
     "DoctorForm",
@@ -653,7 +653,7 @@ class ServiceSignatureForm(_Form):
 
 
 def _default_diagnose(*args: Any, **kwargs: Any) -> Any:
-    from .doctor import diagnose
+    from ..doctor import diagnose
 
     return diagnose(*args, **kwargs)
 
@@ -722,19 +722,19 @@ class DoctorForm(_Form):
 
 
 def _default_client(endpoint: Any, client_key: str, private_key: rsa.RSAPrivateKey, **options: Any) -> Any:
-    from .client import TokenClient
+    from ..client import TokenClient
 
     return TokenClient(endpoint, client_key, private_key, **options)
 
 
 def _default_inspect(token: str, **options: Any) -> Any:
-    from .tokens import inspect_token
+    from ..tokens import inspect_token
 
     return inspect_token(token, **options)
 
 
 def _environments() -> list[str]:
-    from .endpoints import ENDPOINTS
+    from ..endpoints import ENDPOINTS
 
     return ["sandbox", *ENDPOINTS]
 
@@ -790,7 +790,7 @@ class TokenForm(_Form):
         on_done: Callable[[], Any] | None = None,
     ) -> None:
         if log is None:
-            from .log import RequestLog
+            from ..log import RequestLog
 
             log = RequestLog()
         self.request_log = log
@@ -842,14 +842,14 @@ class TokenForm(_Form):
         return self._key
 
     def _endpoint(self) -> Any:
-        from .endpoints import resolve
+        from ..endpoints import resolve
 
         name = self.environment.value
         sandbox_url = None
         if name.startswith("sandbox"):
             sb = self._sandbox
             if sb is None:
-                from .errors import ConfigError
+                from ..errors import ConfigError
 
                 raise ConfigError(
                     "The sandbox environment needs a running sandbox, and this form was given none.",
@@ -1085,10 +1085,10 @@ class PaymentForm(_Form):
     ) -> None:
         import threading
 
-        from . import payment as _payment
+        from .. import payment as _payment
 
         if receiver is None and not callback_url:
-            from .errors import ConfigError
+            from ..errors import ConfigError
 
             raise ConfigError(
                 "The payment form needs a callback URL for the notification.",
@@ -1201,7 +1201,7 @@ class PaymentForm(_Form):
                                                validity_minutes=self.validity.value, now=now)
             answer = self.client.post(self._payment.GENERATE_PATH, body)
             qr = self._payment.OpenQr.from_answer(answer.data, body, now=now)
-            from .qris import parse as parse_qris
+            from ..qris import parse as parse_qris
 
             svg = parse_qris(qr.qr_content).image(scale=4).svg()
         except Exception as exc:  # noqa: BLE001 - any failure is shown as a notice, never a traceback
