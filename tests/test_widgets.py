@@ -646,3 +646,36 @@ def test_serviceform_secret_given_from_code_never_enters_a_widget():
     assert form.client_secret.value == "" and "held" in form.client_secret.placeholder
     assert SERVICE_SECRET not in widget_state(form)
     assert form.sign() is not None and SERVICE_SECRET not in widget_state(form)
+
+
+# --- the package: one module per form, the same names as before the split ----------------------
+
+
+MODULE_OF = {
+    "DoctorForm": "doctor", "KeyForm": "keys", "LogView": "log", "Notice": "base", "PaymentForm": "payment",
+    "ServiceSignatureForm": "signatures", "SignatureForm": "signatures", "TokenForm": "token",
+    "notice_for": "base", "save_key_pair": "keys",
+}
+
+
+def test_snapbook_widgets_exports_every_form_from_its_own_module():
+    import snapbook
+    import snapbook.widgets as widgets
+
+    assert widgets.__all__ == sorted(MODULE_OF)
+    for name, module in MODULE_OF.items():
+        exported = getattr(widgets, name)
+        assert exported.__module__ == f"snapbook.widgets.{module}", name
+        if name.endswith(("Form", "View")):  # snapbook.KeyForm etc.: lazy root exports of the same object
+            assert getattr(snapbook, name) is exported, name
+    assert widgets.SERVICE_METHODS == ("POST", "GET", "PUT", "PATCH", "DELETE")
+
+
+def test_import_snapbook_widgets_leaves_the_network_data_and_payment_modules_unloaded():
+    """Only ipywidgets and the pure signing modules: a form imports the rest when it is used."""
+    unloaded = ["pandas", "httpx", "jwt", "matplotlib", "starlette", "uvicorn", "segno", "snapbook.client",
+                "snapbook.log", "snapbook.tokens", "snapbook.doctor", "snapbook.endpoints", "snapbook.payment",
+                "snapbook.qris", "snapbook.receiver", "snapbook.sandbox"]
+    code = "import sys, snapbook.widgets; print(','.join(m for m in %r if m in sys.modules))" % (unloaded,)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == "", f"import snapbook.widgets pulled in: {out.stdout.strip()}"
