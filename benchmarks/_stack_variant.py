@@ -61,9 +61,16 @@ def _count_gc() -> None:
 def main(argv: list[str]) -> None:
     if os.environ.get("SNAPBOOK_AB_GC"):
         _count_gc()
-    if argv[0] == "cli":  # snapbook sandbox itself, in this process (for the GC count)
+    if argv[0].startswith("cli"):  # snapbook sandbox itself, in this process; cli:PAUSE[:SWITCH] sets two knobs
         from snapbook.cli import main as cli_main
 
+        knobs = argv[0].split(":")[1:]
+        if knobs and knobs[0]:
+            import snapbook.cli.sandbox as console
+
+            console._CONSOLE_PAUSE = float(knobs[0])
+        if len(knobs) > 1:
+            sys.setswitchinterval(float(knobs[1]))
         sys.exit(cli_main(argv[1:]))
     app_name, runner, port, public_pem = argv[0], argv[1], int(argv[2]), argv[3]
     app = _app(app_name, public_pem)

@@ -3,8 +3,9 @@
     python -m benchmarks.ab_stack [--rounds 6] [--count 3000] [VARIANT ...]
 
 VARIANT is ``APP:RUNNER`` (APP ``floor`` or ``sandbox``, RUNNER ``uvicorn`` or ``thread``, see
-``_stack_variant.py``) or ``cli`` (``snapbook sandbox``, as the benchmark runs it); default: all
-five. Every server gets the same balance inquiries (signed with ``hmac``, each with its own
+``_stack_variant.py``) or ``cli`` (``snapbook sandbox``, as the benchmark runs it; ``cli:PAUSE``
+and ``cli:PAUSE:SWITCH`` set its console's pause after a batch and ``sys.setswitchinterval``);
+default: the first five. Every server gets the same balance inquiries (signed with ``hmac``, each with its own
 X-EXTERNAL-ID) from the raw load generator (16 keep-alive connections), rounds alternating
 between the servers with the order rotated each round. Server CPU per answered request is read
 from ``/proc/PID/task/*/schedstat`` (nanoseconds) around each round, per thread: the busiest
@@ -56,14 +57,14 @@ def proc_counts(pid: int) -> tuple[int, int, int]:
 
 
 def start(variant: str, ctx: Context, env: dict[str, str]):
-    if variant == "cli":
-        cmd = [python(), "-m", "benchmarks._stack_variant", "cli", "sandbox", "--host", "127.0.0.1", "--port", "{port}", "--register",
+    if variant.startswith("cli"):
+        cmd = [python(), "-m", "benchmarks._stack_variant", variant, "sandbox", "--host", "127.0.0.1", "--port", "{port}", "--register",
                f"{CLIENT_KEY}={ctx.public_pem}", "--secret-env", "SNAPBOOK_BENCH_JWT_SECRET", "--client-secret",
                f"{CLIENT_KEY}=SNAPBOOK_BENCH_CLIENT_SECRET", "--token-lifetime", "3600"]
     else:
         app, runner = variant.split(":")
         cmd = [python(), "-m", "benchmarks._stack_variant", app, runner, "{port}", str(ctx.public_pem)]
-    return _start(variant.replace(":", "-"), cmd, ctx, probe="/", env=env)
+    return _start(variant.replace(":", "-").replace(".", "_"), cmd, ctx, probe="/", env=env)
 
 
 def main() -> None:
