@@ -2,8 +2,8 @@
 
     python -m benchmarks._stack_variant APP RUNNER PORT PUBLIC_PEM
 
-APP: ``floor`` (``_service_floor``) or ``sandbox`` (``snapbook.sandbox.create_app``, the client
-registered with its secret, no journal listener). RUNNER: ``uvicorn`` (``uvicorn.run`` in the
+APP: ``floor`` (``_service_floor``), ``tokenfloor`` (``_bare_app``'s RSA verify + JWT) or ``sandbox`` (``snapbook.sandbox.create_app``, the client
+registered with its secret, no journal listener). RUNNER: ``thread-nohold`` (``thread`` without ``_HeadWithBody``), ``uvicorn`` (``uvicorn.run`` in the
 main thread, stock h11 protocol, as the uvicorn CLI) or ``thread`` (snapbook's ``ServerThread``:
 ``SandboxProtocol`` in a background thread, the main thread waiting, as ``snapbook sandbox``).
 Secrets come from the environment, as for the benchmark's servers. Stops on SIGTERM.
@@ -24,6 +24,17 @@ def _app(name: str, public_pem: str):
         from ._service_floor import create_app
 
         return create_app(jwt_secret.encode(), client_secret.encode())
+    if name == "tokenfloor":  # the token route's floor: RSA verify + HS512 JWT (``_bare_app``'s /floor route)
+        from pathlib import Path
+
+        from snapbook.keys import read_public_key
+
+        from ._bare_app import create_app as create_bare
+        from ._servers import TOKEN_PATH
+
+        answer = {"body": "{}", "headers": {"X-TIMESTAMP": "2026-01-01T00:00:00+07:00", "X-CLIENT-KEY": ""},
+                  "path": TOKEN_PATH}
+        return create_bare(answer, read_public_key(Path(public_pem)))
     from pathlib import Path
 
     from snapbook.keys import read_public_key
@@ -34,6 +45,11 @@ def _app(name: str, public_pem: str):
     app = create_app(SandboxConfig(secret=jwt_secret, token_lifetime=3600))
     app.state.provider.register(CLIENT_KEY, read_public_key(Path(public_pem)), secret=client_secret)
     return app
+
+
+def _NoHold(transport, loop):  # noqa: N802 - stands in for the class _HeadWithBody
+    """The connection's own transport: what SandboxProtocol uses without its one-write answers."""
+    return transport
 
 
 def _count_gc() -> None:
@@ -80,9 +96,11 @@ def main(argv: list[str]) -> None:
         uvicorn.run(app, host="127.0.0.1", port=port, loop="asyncio", http="h11", lifespan="off",
                     access_log=False, log_level="warning", workers=1)
         return
-    from snapbook.sandbox.server import ServerThread
+    import snapbook.sandbox.server as runner_module
 
-    server = ServerThread(app, host="127.0.0.1", port=port, keep_alive_timeout=5.0).start()
+    if runner == "thread-nohold":  # the runner without _HeadWithBody: head and body written separately
+        runner_module._HeadWithBody = _NoHold
+    server = runner_module.ServerThread(app, host="127.0.0.1", port=port, keep_alive_timeout=5.0).start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -24,7 +24,7 @@ import httpx
 
 from ._context import CLIENT_KEY, Context, child_env, python
 from ._load import RawLoadGenerator
-from ._servers import _start
+from ._servers import TOKEN_PATH, _start
 from .bench_sandbox import SERVICE_PATH, service_pool, signed_pool
 
 VARIANTS = ("floor:uvicorn", "floor:thread", "sandbox:uvicorn", "sandbox:thread", "cli")
@@ -56,13 +56,15 @@ def proc_counts(pid: int) -> tuple[int, int, int]:
     return int(fields[11]), int(fields[12]), switches
 
 
-def start(variant: str, ctx: Context, env: dict[str, str]):
+def start(variant: str, ctx: Context, env: dict[str, str], route: str = "service"):
     if variant.startswith("cli"):
         cmd = [python(), "-m", "benchmarks._stack_variant", variant, "sandbox", "--host", "127.0.0.1", "--port", "{port}", "--register",
                f"{CLIENT_KEY}={ctx.public_pem}", "--secret-env", "SNAPBOOK_BENCH_JWT_SECRET", "--client-secret",
                f"{CLIENT_KEY}=SNAPBOOK_BENCH_CLIENT_SECRET", "--token-lifetime", "3600"]
     else:
         app, runner = variant.split(":")
+        if app == "floor" and route == "token":
+            app = "tokenfloor"
         cmd = [python(), "-m", "benchmarks._stack_variant", app, runner, "{port}", str(ctx.public_pem)]
     return _start(variant.replace(":", "-").replace(".", "_"), cmd, ctx, probe="/", env=env)
 
@@ -72,6 +74,8 @@ def main() -> None:
     parser.add_argument("variants", nargs="*", default=list(VARIANTS))
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--count", type=int, default=3000)
+    parser.add_argument("--route", choices=("service", "token"), default="service",
+                        help="the balance inquiry against _service_floor, or the token route against _bare_app's floor")
     parser.add_argument("--syscalls", action="store_true", help="count system calls per request with perf")
     parser.add_argument("--trace", action="store_true",
                         help="perf trace -s of each server's last round: system calls by name, per request")
@@ -85,17 +89,25 @@ def main() -> None:
     env["SNAPBOOK_BENCH_CLIENT_SECRET"] = secrets.token_urlsafe(24)
     secret = env["SNAPBOOK_BENCH_CLIENT_SECRET"].encode()
     print("load average at start:", open("/proc/loadavg").read().strip())
-    servers = {v: start(v, ctx, env) for v in args.variants}
+    servers = {v: start(v, ctx, env, args.route) for v in args.variants}
     try:
         token_server = next((s for v, s in servers.items() if not v.startswith("floor")), None)
         if token_server is None:  # only floors: a sandbox app just for the token
             token_server = servers["_token"] = start("sandbox:uvicorn", ctx, env)
         headers, body = signed_pool(ctx.private_key, 1)[0]
         token = httpx.post(token_server.token_url, headers=headers, content=body, timeout=10).json()["accessToken"]
-        urls = {v: s.base_url + ("/floor" if v.startswith("floor") else "") + SERVICE_PATH
+        path = SERVICE_PATH if args.route == "service" else TOKEN_PATH
+        urls = {v: s.base_url + ("/floor" if v.startswith("floor") else "") + path
                 for v, s in servers.items() if v != "_token"}
+        token_pool = signed_pool(ctx.private_key, 60)
+
+        def make_pool() -> list[tuple[dict[str, str], bytes]]:
+            if args.route == "token":
+                return token_pool
+            return service_pool(token, secret, args.count)
+
         for v, url in urls.items():
-            h, b = service_pool(token, secret, 1)[0]
+            h, b = make_pool()[0] if args.route == "token" else service_pool(token, secret, 1)[0]
             r = httpx.post(url, headers=h, content=b, timeout=10)
             if r.status_code != 200:
                 raise RuntimeError(f"{v} refused: {r.status_code} {r.text[:200]}")
@@ -105,7 +117,7 @@ def main() -> None:
             for r in range(args.rounds + 1):  # round 0 warms up
                 k = r % len(order)
                 for v in order[k:] + order[:k]:
-                    pool = service_pool(token, secret, args.count)
+                    pool = make_pool()
                     pid = servers[v].proc.pid
                     perf = None
                     trace_file = ctx.tmp / f"trace-{v.replace(':', '-')}.txt"
