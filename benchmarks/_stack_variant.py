@@ -32,8 +32,11 @@ def _app(name: str, public_pem: str):
         from ._bare_app import create_app as create_bare
         from ._servers import TOKEN_PATH
 
-        answer = {"body": "{}", "headers": {"X-TIMESTAMP": "2026-01-01T00:00:00+07:00", "X-CLIENT-KEY": ""},
-                  "path": TOKEN_PATH}
+        answer = {
+            "body": "{}",
+            "headers": {"X-TIMESTAMP": "2026-01-01T00:00:00+07:00", "X-CLIENT-KEY": ""},
+            "path": TOKEN_PATH,
+        }
         return create_bare(answer, read_public_key(Path(public_pem)))
     from pathlib import Path
 
@@ -47,7 +50,7 @@ def _app(name: str, public_pem: str):
     return app
 
 
-def _NoHold(transport, loop):  # noqa: N802 - stands in for the class _HeadWithBody
+def _NoHold(transport, loop):
     """The connection's own transport: what SandboxProtocol uses without its one-write answers."""
     return transport
 
@@ -70,14 +73,21 @@ def _count_gc() -> None:
             runs[info["generation"]] += 1
 
     gc.callbacks.append(callback)
-    atexit.register(lambda: print(f"GC runs {runs} ms {[round(s / 1e6, 1) for s in spent]} "
-                                  f"objects {len(gc.get_objects())}", file=sys.stderr, flush=True))
+    atexit.register(
+        lambda: print(
+            f"GC runs {runs} ms {[round(s / 1e6, 1) for s in spent]} objects {len(gc.get_objects())}",
+            file=sys.stderr,
+            flush=True,
+        )
+    )
 
 
 def main(argv: list[str]) -> None:
     if os.environ.get("SNAPBOOK_AB_GC"):
         _count_gc()
-    if argv[0].startswith("cli"):  # snapbook sandbox itself, in this process; cli:PAUSE[:SWITCH] sets two knobs
+    if argv[0].startswith(
+        "cli"
+    ):  # snapbook sandbox itself, in this process; cli:PAUSE[:SWITCH] sets two knobs
         from snapbook.cli import main as cli_main
 
         knobs = argv[0].split(":")[1:]
@@ -93,8 +103,17 @@ def main(argv: list[str]) -> None:
     if runner == "uvicorn":
         import uvicorn
 
-        uvicorn.run(app, host="127.0.0.1", port=port, loop="asyncio", http="h11", lifespan="off",
-                    access_log=False, log_level="warning", workers=1)
+        uvicorn.run(
+            app,
+            host="127.0.0.1",
+            port=port,
+            loop="asyncio",
+            http="h11",
+            lifespan="off",
+            access_log=False,
+            log_level="warning",
+            workers=1,
+        )
         return
     import snapbook.sandbox.server as runner_module
 

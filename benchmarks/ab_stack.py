@@ -19,6 +19,7 @@ import os
 import secrets
 import statistics
 import time
+from pathlib import Path
 
 import httpx
 
@@ -58,9 +59,25 @@ def proc_counts(pid: int) -> tuple[int, int, int]:
 
 def start(variant: str, ctx: Context, env: dict[str, str], route: str = "service"):
     if variant.startswith("cli"):
-        cmd = [python(), "-m", "benchmarks._stack_variant", variant, "sandbox", "--host", "127.0.0.1", "--port", "{port}", "--register",
-               f"{CLIENT_KEY}={ctx.public_pem}", "--secret-env", "SNAPBOOK_BENCH_JWT_SECRET", "--client-secret",
-               f"{CLIENT_KEY}=SNAPBOOK_BENCH_CLIENT_SECRET", "--token-lifetime", "3600"]
+        cmd = [
+            python(),
+            "-m",
+            "benchmarks._stack_variant",
+            variant,
+            "sandbox",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "{port}",
+            "--register",
+            f"{CLIENT_KEY}={ctx.public_pem}",
+            "--secret-env",
+            "SNAPBOOK_BENCH_JWT_SECRET",
+            "--client-secret",
+            f"{CLIENT_KEY}=SNAPBOOK_BENCH_CLIENT_SECRET",
+            "--token-lifetime",
+            "3600",
+        ]
     else:
         app, runner = variant.split(":")
         if app == "floor" and route == "token":
@@ -74,31 +91,42 @@ def main() -> None:
     parser.add_argument("variants", nargs="*", default=list(VARIANTS))
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--count", type=int, default=3000)
-    parser.add_argument("--route", choices=("service", "token"), default="service",
-                        help="the balance inquiry against _service_floor, or the token route against _bare_app's floor")
+    parser.add_argument(
+        "--route",
+        choices=("service", "token"),
+        default="service",
+        help="the balance inquiry against _service_floor, or the token route against _bare_app's floor",
+    )
     parser.add_argument("--syscalls", action="store_true", help="count system calls per request with perf")
-    parser.add_argument("--trace", action="store_true",
-                        help="perf trace -s of each server's last round: system calls by name, per request")
+    parser.add_argument(
+        "--trace",
+        action="store_true",
+        help="perf trace -s of each server's last round: system calls by name, per request",
+    )
     args = parser.parse_args()
     import tempfile
-    from pathlib import Path
 
     ctx = Context(quick=False, tmp=Path(tempfile.mkdtemp(prefix="ab-stack-")))
     env = child_env()
     env["SNAPBOOK_BENCH_JWT_SECRET"] = secrets.token_urlsafe(48)
     env["SNAPBOOK_BENCH_CLIENT_SECRET"] = secrets.token_urlsafe(24)
     secret = env["SNAPBOOK_BENCH_CLIENT_SECRET"].encode()
-    print("load average at start:", open("/proc/loadavg").read().strip())
+    print("load average at start:", Path("/proc/loadavg").read_text().strip())
     servers = {v: start(v, ctx, env, args.route) for v in args.variants}
     try:
         token_server = next((s for v, s in servers.items() if not v.startswith("floor")), None)
         if token_server is None:  # only floors: a sandbox app just for the token
             token_server = servers["_token"] = start("sandbox:uvicorn", ctx, env)
         headers, body = signed_pool(ctx.private_key, 1)[0]
-        token = httpx.post(token_server.token_url, headers=headers, content=body, timeout=10).json()["accessToken"]
+        token = httpx.post(token_server.token_url, headers=headers, content=body, timeout=10).json()[
+            "accessToken"
+        ]
         path = SERVICE_PATH if args.route == "service" else TOKEN_PATH
-        urls = {v: s.base_url + ("/floor" if v.startswith("floor") else "") + path
-                for v, s in servers.items() if v != "_token"}
+        urls = {
+            v: s.base_url + ("/floor" if v.startswith("floor") else "") + path
+            for v, s in servers.items()
+            if v != "_token"
+        }
         token_pool = signed_pool(ctx.private_key, 60)
 
         def make_pool() -> list[tuple[dict[str, str], bytes]]:
@@ -111,7 +139,10 @@ def main() -> None:
             r = httpx.post(url, headers=h, content=b, timeout=10)
             if r.status_code != 200:
                 raise RuntimeError(f"{v} refused: {r.status_code} {r.text[:200]}")
-        stats: dict[str, dict[str, list[float]]] = {v: {"rate": [], "cpu": [], "loop": [], "other": [], "sys%": [], "cs": [], "calls": []} for v in urls}
+        stats: dict[str, dict[str, list[float]]] = {
+            v: {"rate": [], "cpu": [], "loop": [], "other": [], "sys%": [], "cs": [], "calls": []}
+            for v in urls
+        }
         order = list(urls)
         with RawLoadGenerator(16) as gen:
             for r in range(args.rounds + 1):  # round 0 warms up
@@ -124,14 +155,19 @@ def main() -> None:
                     if args.trace and r == args.rounds:
                         import subprocess
 
-                        perf = subprocess.Popen(["perf", "trace", "-s", "-o", str(trace_file), "-p", str(pid)],
-                                                stderr=subprocess.DEVNULL)
+                        perf = subprocess.Popen(
+                            ["perf", "trace", "-s", "-o", str(trace_file), "-p", str(pid)],
+                            stderr=subprocess.DEVNULL,
+                        )
                         time.sleep(0.5)
                     elif args.syscalls:
                         import subprocess
 
-                        perf = subprocess.Popen(["perf", "stat", "-x,", "-e", "raw_syscalls:sys_enter", "-p", str(pid)],
-                                                stderr=subprocess.PIPE, text=True)
+                        perf = subprocess.Popen(
+                            ["perf", "stat", "-x,", "-e", "raw_syscalls:sys_enter", "-p", str(pid)],
+                            stderr=subprocess.PIPE,
+                            text=True,
+                        )
                         time.sleep(0.3)
                     c0 = proc_counts(pid)
                     t0 = thread_ns(pid)
@@ -151,8 +187,13 @@ def main() -> None:
                                 if len(parts) >= 3 and parts[1].isdigit() and parts[0].isidentifier():
                                     counts[parts[0]] = counts.get(parts[0], 0) + int(parts[1])
                             ok_now = res.statuses.get(200, 0) or 1
-                            print(f"  {v} syscalls per request: " + ", ".join(
-                                f"{name} {n / ok_now:.2f}" for name, n in sorted(counts.items(), key=lambda x: -x[1])))
+                            print(
+                                f"  {v} syscalls per request: "
+                                + ", ".join(
+                                    f"{name} {n / ok_now:.2f}"
+                                    for name, n in sorted(counts.items(), key=lambda x: -x[1])
+                                )
+                            )
                         else:
                             calls = float(next(x for x in out.splitlines() if "sys_enter" in x).split(",")[0])
                     ok = res.statuses.get(200, 0)
@@ -170,14 +211,18 @@ def main() -> None:
                         s["sys%"].append(100 * (c1[1] - c0[1]) / ticks if ticks else 0.0)
                         s["cs"].append((c1[2] - c0[2]) / ok)
                         s["calls"].append(calls / ok)
-        print("load average at end:  ", open("/proc/loadavg").read().strip())
-        print(f"{'variant':<16} {'req/s':>7} {'CPU µs/req':>11} {'loop µs':>8} {'other µs':>9} {'sys %':>6} "
-              f"{'ctxsw/req':>9} {'syscalls/req':>12}   loop per round")
+        print("load average at end:  ", Path("/proc/loadavg").read_text().strip())
+        print(
+            f"{'variant':<16} {'req/s':>7} {'CPU µs/req':>11} {'loop µs':>8} {'other µs':>9} {'sys %':>6} "
+            f"{'ctxsw/req':>9} {'syscalls/req':>12}   loop per round"
+        )
         for v, s in stats.items():
             med = {k: statistics.median(x) for k, x in s.items()}
             rounds = " ".join(f"{x:.0f}" for x in s["loop"])
-            print(f"{v:<16} {med['rate']:>7.0f} {med['cpu']:>11.1f} {med['loop']:>8.1f} {med['other']:>9.1f} "
-                  f"{med['sys%']:>6.1f} {med['cs']:>9.2f} {med['calls']:>12.2f}   {rounds}")
+            print(
+                f"{v:<16} {med['rate']:>7.0f} {med['cpu']:>11.1f} {med['loop']:>8.1f} {med['other']:>9.1f} "
+                f"{med['sys%']:>6.1f} {med['cs']:>9.2f} {med['calls']:>12.2f}   {rounds}"
+            )
     finally:
         for s in servers.values():
             s.stop()

@@ -9,12 +9,10 @@ and ``gc`` the container objects created (its generation-0 counter) and the coll
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import os
 import secrets
 import tracemalloc
-from pathlib import Path
 
 from ._context import CLIENT_KEY
 from .bench_sandbox import SERVICE_PATH, service_pool
@@ -23,9 +21,20 @@ from .bench_sandbox import SERVICE_PATH, service_pool
 def _call(app, path: str, headers: dict[str, str], body: bytes) -> int:
     raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
     raw += [(b"content-length", str(len(body)).encode()), (b"host", b"127.0.0.1")]
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
-             "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "", "headers": raw,
-             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 2)}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": raw,
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 2),
+    }
     messages = [{"type": "http.request", "body": body, "more_body": False}]
     status = []
 
@@ -75,11 +84,15 @@ def main() -> None:
         kept_blocks = sum(s.count_diff for s in stats)
         kept_bytes = sum(s.size_diff for s in stats)
         after = [s["collections"] for s in gc.get_stats()]
-        print(f"{name:<8} kept per request: {kept_blocks / n:.1f} blocks, {kept_bytes / n:.0f} B; "
-              f"gc collections during {n} calls: {[a - b for a, b in zip(after, collections)]}, gen0 count now {gc.get_count()[0]} (was {before})")
+        print(
+            f"{name:<8} kept per request: {kept_blocks / n:.1f} blocks, {kept_bytes / n:.0f} B; "
+            f"gc collections during {n} calls: {[a - b for a, b in zip(after, collections)]}, gen0 count now {gc.get_count()[0]} (was {before})"
+        )
         top = [s for s in snap1.compare_to(snap0, "lineno") if s.count_diff > 0][:6]
         for s in top:
-            print(f"    {s.count_diff / n:6.2f} blocks/req {s.size_diff / n:7.0f} B/req  {s.traceback[0].filename.split('/')[-1]}:{s.traceback[0].lineno}")
+            print(
+                f"    {s.count_diff / n:6.2f} blocks/req {s.size_diff / n:7.0f} B/req  {s.traceback[0].filename.split('/')[-1]}:{s.traceback[0].lineno}"
+            )
 
 
 if __name__ == "__main__":

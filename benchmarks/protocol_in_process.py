@@ -68,7 +68,9 @@ class _Transport:
 
 
 def _connection(app, loop, protocol_class=H11Protocol):
-    config = uvicorn.Config(app, http="h11", lifespan="off", access_log=False, log_level="warning", loop="asyncio")
+    config = uvicorn.Config(
+        app, http="h11", lifespan="off", access_log=False, log_level="warning", loop="asyncio"
+    )
     config.load()
     protocol = protocol_class(config, ServerState(), {}, loop)
     transport = _Transport()
@@ -80,7 +82,7 @@ def _thrash(wire: bytes) -> None:
     """Unrelated work between two requests, standing in for the load generator and the kernel."""
     conn = h11.Connection(h11.SERVER)
     conn.receive_data(wire)
-    while (event := conn.next_event()) not in (h11.NEED_DATA, h11.PAUSED):
+    while conn.next_event() not in (h11.NEED_DATA, h11.PAUSED):
         pass
     conn.send(h11.Response(status_code=200, headers=[("content-length", "2"), ("x-a", "b")]))
     conn.send(h11.Data(data=b"{}"))
@@ -91,6 +93,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--route", choices=("service", "token"), default="service")
     args = parser.parse_args()
     from snapbook.keys import generate_private_key
     from snapbook.sandbox import SandboxConfig, create_app
@@ -99,10 +102,25 @@ def main() -> None:
 
     jwt_secret, client_secret = secrets.token_urlsafe(48), secrets.token_urlsafe(24)
     sandbox = create_app(SandboxConfig(secret=jwt_secret, token_lifetime=3600))
-    sandbox.state.provider.register(CLIENT_KEY, generate_private_key().public_key(), secret=client_secret)
+    key = generate_private_key()
+    sandbox.state.provider.register(CLIENT_KEY, key.public_key(), secret=client_secret)
     token, _ = sandbox.state.provider.issuer.issue(CLIENT_KEY)
-    floor = create_floor(jwt_secret.encode(), client_secret.encode())
-    apps = {"floor": (floor, "/floor" + SERVICE_PATH), "sandbox": (sandbox, SERVICE_PATH)}
+    if args.route == "service":
+        floor = create_floor(jwt_secret.encode(), client_secret.encode())
+        apps = {"floor": (floor, "/floor" + SERVICE_PATH), "sandbox": (sandbox, SERVICE_PATH)}
+    else:
+        from ._bare_app import create_app as create_bare
+        from ._servers import TOKEN_PATH
+        from .bench_sandbox import signed_pool
+
+        answer = {
+            "body": "{}",
+            "headers": {"X-TIMESTAMP": "2026-01-01T00:00:00+07:00", "X-CLIENT-KEY": ""},
+            "path": TOKEN_PATH,
+        }
+        floor = create_bare(answer, key.public_key())
+        apps = {"floor": (floor, "/floor" + TOKEN_PATH), "sandbox": (sandbox, TOKEN_PATH)}
+        token_pool = signed_pool(key, 60)
     loop = asyncio.new_event_loop()
     conns = {name: _connection(app, loop) for name, (app, _) in apps.items()}
 
@@ -110,9 +128,20 @@ def main() -> None:
         app, path = apps[name]
         raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
         raw += [(b"content-length", str(len(body)).encode()), (b"host", b"127.0.0.1")]
-        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-                 "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
-                 "headers": raw, "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 2)}
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "root_path": "",
+            "headers": raw,
+            "client": ("127.0.0.1", 1),
+            "server": ("127.0.0.1", 2),
+        }
         messages = [{"type": "http.request", "body": body, "more_body": False}]
 
         async def receive():
@@ -133,11 +162,16 @@ def main() -> None:
             raise RuntimeError(f"{name}: {b''.join(transport.out)[:200]!r}")
 
     async def run() -> dict[str, dict[str, list[float]]]:
-        out: dict[str, dict[str, list[float]]] = {rung: {n: [] for n in apps} for rung in ("app", "h11", "h11+")}
+        out: dict[str, dict[str, list[float]]] = {
+            rung: {n: [] for n in apps} for rung in ("app", "h11", "h11+")
+        }
         clock = time.perf_counter_ns
         for r in range(args.rounds + 1):
             samples = {rung: {n: [] for n in apps} for rung in out}
-            pool = service_pool(token, client_secret.encode(), 3 * args.calls)
+            if args.route == "service":
+                pool = service_pool(token, client_secret.encode(), 3 * args.calls)
+            else:
+                pool = [token_pool[i % len(token_pool)] for i in range(3 * args.calls)]
             for i in range(args.calls):
                 order = ("floor", "sandbox") if (i + r) % 2 else ("sandbox", "floor")
                 for name in order:
@@ -160,7 +194,9 @@ def main() -> None:
         return out
 
     result = loop.run_until_complete(run())
-    print(f"{'rung':<6} {'floor µs':>9} {'sandbox µs':>11} {'gap µs':>7}   (medians of {args.rounds} round medians)")
+    print(
+        f"{'rung':<6} {'floor µs':>9} {'sandbox µs':>11} {'gap µs':>7}   (medians of {args.rounds} round medians)"
+    )
     for rung, per in result.items():
         f, s = statistics.median(per["floor"]), statistics.median(per["sandbox"])
         print(f"{rung:<6} {f:>9.1f} {s:>11.1f} {s - f:>7.1f}")

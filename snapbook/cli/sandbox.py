@@ -348,7 +348,7 @@ def sandbox_cmd(args) -> int:
             if out and not _write("\n".join(out)):
                 return  # stdout is gone (a closed pipe): the server keeps serving, silently
             if out:
-                time.sleep(_CONSOLE_PAUSE)  # let lines gather: one wake-up and one write per batch, not per request
+                time.sleep(_CONSOLE_PAUSE)  # lines gather: one wake-up and one write per batch
 
     printing = threading.Thread(target=printer, name="snapbook-sandbox-console", daemon=True)
     printing.start()
