@@ -827,6 +827,23 @@ def test_issued_tokens_are_exactly_what_pyjwt_makes(client_key):
     assert jwt.decode(token, secret, algorithms=["HS512"], options={"verify_exp": False})["sub"] == client_key
 
 
+def test_one_issuer_s_successive_tokens_are_each_what_pyjwt_makes():
+    """The HMAC is keyed once and copied per token: no token may carry state from the one before."""
+    import jwt
+
+    from snapbook.sandbox.tokens import TokenIssuer
+
+    secret = b"k" * 64
+    issuer = TokenIssuer(secret, 900, frozen)
+    tokens = set()
+    for client_key in ("MCP00000001", "MCP00000002", "MCP00000001"):
+        token, claims = issuer.issue(client_key)
+        assert token == jwt.encode(claims, secret, algorithm="HS512", headers={"typ": None})
+        assert issuer.validate(token)["sub"] == client_key
+        tokens.add(token)
+    assert len(tokens) == 3  # each has its own jti
+
+
 def test_counting_and_showing_the_journal_do_not_run_the_doctor_on_every_row(private_key, public_key, http):
     """A flood of bad signatures must not make len(), counts() or repr() run thousands of diagnoses."""
     calls = []

@@ -9,6 +9,7 @@ exact claims and expiry.
 from __future__ import annotations
 
 import base64
+import hashlib
 import hmac
 import json
 import secrets
@@ -65,13 +66,19 @@ class TokenIssuer:
         # warns about (shorter than 64 bytes) keeps the per-call jwt.encode, so its error or
         # warning comes exactly as before.
         self._prepared: bytes | None = None
+        # The HMAC keyed once and copied per token: `hmac.digest(key, ...)` looks SHA-512 up in
+        # OpenSSL 3 and hashes the key pads on every call (2.5 µs warm, 9 µs in the sandbox's
+        # token route under load, by cProfile), a copy of a keyed HMAC does neither (1.6 µs warm).
+        self._keyed: Any = None
         try:
             algorithm = HMACAlgorithm(HMACAlgorithm.SHA512)
             prepared = algorithm.prepare_key(self._key)
             if algorithm.check_key_length(prepared) is None:
                 self._prepared = prepared
+                self._keyed = hmac.new(prepared, digestmod=hashlib.sha512)
         except Exception:
             self._prepared = None
+            self._keyed = None
 
     def issue(self, client_key: str, *, now: datetime | None = None) -> tuple[str, dict[str, Any]]:
         """A new token for ``client_key`` and its claims, issued at ``now`` (default: the clock's time)."""
@@ -91,12 +98,14 @@ class TokenIssuer:
         The same steps as PyJWT (compact JSON payload, base64url without padding, HMAC-SHA512
         over ``header.payload``), with the key prepared once instead of on every call.
         """
-        key = self._prepared
-        if key is None:
+        keyed = self._keyed
+        if keyed is None:
             return jwt.encode(claims, self._key, algorithm="HS512", headers={"typ": None})
         payload = base64.urlsafe_b64encode(_PAYLOAD_ENCODER.encode(claims).encode("utf-8")).replace(b"=", b"")
         signing_input = _HEADER_SEGMENT + b"." + payload
-        signature = base64.urlsafe_b64encode(hmac.digest(key, signing_input, "sha512")).replace(b"=", b"")
+        mac = keyed.copy()
+        mac.update(signing_input)
+        signature = base64.urlsafe_b64encode(mac.digest()).replace(b"=", b"")
         return (signing_input + b"." + signature).decode("utf-8")
 
     #: Tokens whose signature and claims were verified once, kept so every service call with the
