@@ -204,7 +204,7 @@ def test_a_request_is_cut_at_its_deadline_not_before_and_the_sweep_then_rests(pr
     """The request deadline is swept (every tenth of request_timeout), not timed per request:
     a half-sent request stays open until request_timeout, is cut within one sweep after it, and
     with no connection left the sweep's timer stops."""
-    from snapbook.sandbox.server import _SWEEPS
+    from snapbook.sandbox.server import _SWEEP_ATTRIBUTE
 
     with Sandbox(SandboxConfig(request_timeout=1.0, keep_alive_timeout=30.0)) as sandbox:
         with socket.create_connection(("127.0.0.1", sandbox.port), timeout=5) as sock:
@@ -213,13 +213,44 @@ def test_a_request_is_cut_at_its_deadline_not_before_and_the_sweep_then_rests(pr
             assert not _closed_within(sock, 0.8), "cut before its request_timeout"
             assert _closed_within(sock, 2.0), "not cut after its request_timeout"
             assert 1.0 <= time.monotonic() - started < 2.5
-        sweep = _SWEEPS[sandbox._runner._server.server_state]  # this server's sweep
+        sweep = getattr(sandbox._runner._server.server_state, _SWEEP_ATTRIBUTE)  # this server's sweep
         assert sweep.interval == pytest.approx(0.1)
         deadline = time.monotonic() + 3.0
         while sweep._handle is not None and time.monotonic() < deadline:  # bounded: 3 s
             time.sleep(0.05)
         assert sweep._handle is None, "the sweep kept running with no connection open"
     assert any("request not complete within 1 s" in "; ".join(r.notes) for r in sandbox.journal.entries())
+
+
+def test_a_stopped_sandbox_is_released_with_its_journal(private_key):
+    """The deadline sweep lives on its server: a stopped, dropped sandbox takes its journal with it."""
+    import gc
+    import weakref
+
+    sandbox = Sandbox(SandboxConfig(request_timeout=1.0)).start()
+    with socket.create_connection(("127.0.0.1", sandbox.port), timeout=5) as sock:
+        sock.sendall(f"GET /openapi.json HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n".encode())
+        while sock.recv(65536):  # bounded by the server closing the connection
+            pass
+    journal = weakref.ref(sandbox.journal)
+    sandbox.stop()
+    del sandbox
+    for _ in range(3):
+        gc.collect()
+    assert journal() is None, "a stopped sandbox (and its journal) is still alive"
+
+
+def test_one_failing_cut_does_not_spare_the_other_requests_their_deadline(private_key):
+    """A clock that breaks while a request is cut (here: naive datetimes) must not stop the sweep."""
+    from datetime import datetime
+
+    with Sandbox(SandboxConfig(request_timeout=0.5, keep_alive_timeout=30.0, clock=lambda: datetime(2026, 1, 1))) as sb:
+        with socket.create_connection(("127.0.0.1", sb.port), timeout=5) as first, \
+                socket.create_connection(("127.0.0.1", sb.port), timeout=5) as second:
+            first.sendall(f"POST {TOKEN_PATH} HTTP/1.1\r\nHost: a\r\n".encode())
+            time.sleep(0.3)
+            second.sendall(f"POST {TOKEN_PATH} HTTP/1.1\r\nHost: a\r\n".encode())
+            assert _closed_within(second, 2.5), "the second request escaped its deadline"
 
 
 def test_a_trickled_body_is_cut_too(quick):

@@ -324,6 +324,8 @@ def sandbox_cmd(args) -> int:
         if not wake.is_set():
             wake.set()
 
+    unsubscribe = sandbox.journal.subscribe(show)
+
     def printer() -> None:
         spent, last = 0.0, time.monotonic()
         done = False
@@ -346,7 +348,9 @@ def sandbox_cmd(args) -> int:
                         entry = replace(entry, doctor=None, notes=(*entry.notes, "doctor: skipped while busy"))
                 out.append(entry.line())
             if out and not _write("\n".join(out)):
-                return  # stdout is gone (a closed pipe): the server keeps serving, silently
+                unsubscribe()  # stdout is gone (a closed pipe): no more rows queued for nobody
+                lines.clear()
+                return  # the server keeps serving, silently
             if out:
                 time.sleep(_CONSOLE_PAUSE)  # lines gather: one wake-up and one write per batch
 
@@ -356,7 +360,6 @@ def sandbox_cmd(args) -> int:
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        sandbox.journal.subscribe(show)
         sandbox.start()
         mode = "strict" if config.strict else "lenient"
         window = "off" if config.freshness_seconds is None else f"±{config.freshness_seconds:g} s"

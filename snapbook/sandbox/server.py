@@ -147,17 +147,42 @@ class _DeadlineSweep:
     def _sweep(self) -> None:
         self._handle = None
         now = self._loop.time()
-        for connection in list(self._connections):  # a cut connection leaves the set meanwhile
-            if isinstance(connection, SandboxProtocol):
-                started = connection.request_started
-                if started is not None and now - started >= connection.request_timeout:
-                    connection._request_timed_out()
-        if self._connections:
-            self._handle = self._loop.call_later(self.interval, self._sweep)
+        try:
+            for connection in list(self._connections):  # a cut connection leaves the set meanwhile
+                if isinstance(connection, SandboxProtocol):
+                    started = connection.request_started
+                    if started is not None and now - started >= connection.request_timeout:
+                        try:
+                            connection._request_timed_out()
+                        except Exception as exc:  # noqa: BLE001 - one failure must not spare the others
+                            self._loop.call_exception_handler(
+                                {"message": "snapbook: cutting a request past its deadline failed", "exception": exc}
+                            )
+        finally:  # rescheduled whatever happened above: no request escapes its deadline
+            if self._connections and self._handle is None:
+                self._handle = self._loop.call_later(self.interval, self._sweep)
+
+    def stop(self) -> None:
+        """Cancel the timer (the server is stopping)."""
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    @staticmethod
+    def of(server_state: Any, loop: asyncio.AbstractEventLoop, request_timeout: float) -> _DeadlineSweep:
+        """The server's sweep, made by its first connection; kept on uvicorn's per-server state.
+
+        On the state, not in a module-level table: it lives and dies with its server (a table
+        keyed by the state kept every stopped sandbox alive through the sweep's loop).
+        """
+        sweep = getattr(server_state, _SWEEP_ATTRIBUTE, None)
+        if sweep is None:
+            sweep = _DeadlineSweep(loop, server_state.connections, request_timeout)
+            setattr(server_state, _SWEEP_ATTRIBUTE, sweep)
+        return sweep
 
 
-#: The deadline sweep of each running server, by its uvicorn ServerState (shared by its connections).
-_SWEEPS: weakref.WeakKeyDictionary[Any, _DeadlineSweep] = weakref.WeakKeyDictionary()
+_SWEEP_ATTRIBUTE = "snapbook_deadline_sweep"
 
 
 class SandboxProtocol(H11Protocol):
@@ -181,12 +206,7 @@ class SandboxProtocol(H11Protocol):
         self.received = 0
         #: The loop time of the current request's first byte; None between requests.
         self.request_started: float | None = None
-        sweep = _SWEEPS.get(self.server_state)
-        if sweep is None:
-            sweep = _SWEEPS[self.server_state] = _DeadlineSweep(
-                self.loop, self.connections, self.request_timeout
-            )
-        self.deadlines = sweep
+        self.deadlines = _DeadlineSweep.of(self.server_state, self.loop, self.request_timeout)
 
     def _sandbox_config(self) -> SandboxConfig | None:
         provider = getattr(getattr(self.config.app, "state", None), "provider", None)
@@ -322,6 +342,9 @@ class _QuietServer(uvicorn.Server):
         try:
             await super().serve(sockets=sockets)
         finally:
+            sweep = getattr(self.server_state, _SWEEP_ATTRIBUTE, None)
+            if sweep is not None:
+                sweep.stop()
             if self._unreported:  # the tail of a flood, counted once more at the end
                 _LOGGER.warning(
                     "snapbook sandbox: %d more event-loop error(s) before it stopped", self._unreported
