@@ -494,7 +494,7 @@ class NotificationReceiver:
         self.max_body_bytes = max_body_bytes
         self.on_notification = on_notification
         self.keep_alive_timeout = keep_alive_timeout
-        #: How many times ``on_notification`` raised.
+        #: How many times ``on_notification`` (or a :meth:`subscribe`d listener) raised.
         self.callback_errors = 0
         #: How many old records were dropped to stay within ``max_records``.
         self.dropped = 0
@@ -504,6 +504,8 @@ class NotificationReceiver:
         self._doctor_busy = threading.Lock()
         self._runner: Any = None
         self._callbacks: ThreadPoolExecutor | None = None
+        self._listeners: tuple[Callable[[ReceivedNotification], object], ...] = ()
+        self._listeners_lock = threading.Lock()
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -854,9 +856,21 @@ class NotificationReceiver:
             self._changed.notify_all()
         return record
 
+    def subscribe(self, listener: Callable[[ReceivedNotification], object]) -> Callable[[], None]:
+        """Also call ``listener(record)`` for every recorded request, after ``on_notification``, on
+        the same worker thread; returns an unsubscribe function (a form calls it when closed)."""
+        with self._listeners_lock:
+            self._listeners = (*self._listeners, listener)
+
+        def unsubscribe() -> None:
+            with self._listeners_lock:
+                self._listeners = tuple(x for x in self._listeners if x is not listener)
+
+        return unsubscribe
+
     def _call_back(self, record: ReceivedNotification) -> None:
         callbacks = self._callbacks
-        if self.on_notification is None or callbacks is None:
+        if (self.on_notification is None and not self._listeners) or callbacks is None:
             return
         try:
             callbacks.submit(self._run_callback, record)
@@ -864,14 +878,14 @@ class NotificationReceiver:
             pass
 
     def _run_callback(self, record: ReceivedNotification) -> None:
-        callback = self.on_notification
-        if callback is None:
-            return
-        try:
-            callback(record)
-        except Exception as exc:
-            self.callback_errors += 1
-            _LOGGER.warning("on_notification raised %s: %s", type(exc).__name__, _text(exc, 200))
+        for callback in (self.on_notification, *self._listeners):
+            if callback is None:
+                continue
+            try:
+                callback(record)
+            except Exception as exc:
+                self.callback_errors += 1
+                _LOGGER.warning("on_notification raised %s: %s", type(exc).__name__, _text(exc, 200))
 
 
 class _App:

@@ -363,6 +363,20 @@ def test_a_validity_out_of_range_is_a_typed_error_not_silently_clamped(world, va
     assert raised.value.field == "validityPeriod" and raised.value.hint
 
 
+def test_a_form_listens_beside_the_receivers_own_callback_and_stops_when_closed(world):
+    """Two forms on one receiver both follow it; the user's on_notification is left alone; a
+    closed form unsubscribes (re-running the cell must not keep the old form listening)."""
+    form, sb, receiver, client, clock = world
+    receiver.on_notification = mine = lambda n: None
+    other = PaymentForm(client, receiver, sandbox=sb, clock=clock, new_reference=new_ref)
+    assert receiver.on_notification is mine and len(receiver._listeners) == 2
+    other.close()
+    assert receiver._listeners == (form._on_notification,)
+    form.generate()
+    form.pay()
+    assert form.status_text.startswith("Success")
+
+
 # --- the pure rules (snapbook.payment) -----------------------------------------------------------
 
 

@@ -382,6 +382,33 @@ def test_a_raising_callback_breaks_nothing():
         assert len(r.verified) == 3 and r.running
 
 
+def test_subscribed_listeners_run_beside_on_notification_and_unsubscribe():
+    """Several listeners (two forms, say) each see every record, in order, after on_notification;
+    one that raises is counted and spares the others; an unsubscribed one sees nothing more."""
+    order: list[str] = []
+    with NotificationReceiver(SECRET, clock=lambda: NOW,
+                              on_notification=lambda n: order.append(f"own {n.original_reference_no}")) as r:
+        first = r.subscribe(lambda n: order.append(f"first {n.original_reference_no}"))
+
+        def broken(n: ReceivedNotification) -> None:
+            raise RuntimeError("a closed form")
+
+        r.subscribe(broken)
+        r.subscribe(lambda n: order.append(f"second {n.original_reference_no}"))
+        for i, unsubscribe_first in enumerate([False, True]):
+            if unsubscribe_first:
+                first()
+            data = compact(dict(NOTIFICATION, originalReferenceNo=f"S{i}"))
+            assert post(r.url, data, signed(r.url, data)).status_code == 200
+            deadline = time.monotonic() + 5
+            while r.callback_errors < i + 1 and time.monotonic() < deadline:
+                time.sleep(0.01)
+        while len(order) < 5 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert order == ["own S0", "first S0", "second S0", "own S1", "second S1"]
+    assert r.callback_errors == 2
+
+
 # --- secrets and hostile text ---------------------------------------------------------------
 
 

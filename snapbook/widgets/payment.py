@@ -52,8 +52,8 @@ class PaymentForm(_Form):
     line (``.snapbook-payment-status``) reads "Initiated: waiting for payment" and turns to
     "Success…" when the receiver gets the *verified* notification of this QR; the verdict line
     says "verified" or why the notification was refused. The receiver calls back on its own
-    thread: the form chains its ``on_notification`` and updates under a lock, whichever thread
-    gets there first. No secret reaches a widget: the client holds them.
+    thread: the form subscribes to it (``close()`` unsubscribes) and updates under a lock,
+    whichever thread gets there first. No secret reaches a widget: the client holds them.
     """
 
     def __init__(
@@ -125,22 +125,21 @@ class PaymentForm(_Form):
         self.generate_button.on_click(lambda _: self.generate())
         self.pay_button.on_click(lambda _: self.pay())
         self.status_button.on_click(lambda _: self.check_status())
-        if receiver is not None:
-            previous = receiver.on_notification
-
-            def chained(record: ReceivedNotification) -> None:
-                try:
-                    self._on_notification(record)
-                finally:
-                    if previous is not None:
-                        previous(record)
-
-            receiver.on_notification = chained
+        # The receiver's own on_notification stays the user's: the form listens beside it.
+        self._unsubscribe = receiver.subscribe(self._on_notification) if receiver is not None else None
         super().__init__([
             self.amount, self.reference, self.validity,
             W.HBox([self.generate_button, self.pay_button, self.status_button]),
             self.status, self.qr, self.verdict,
         ])
+
+    def close(self) -> None:
+        """Stop listening to the receiver, then close the widgets (an old form is not kept alive)."""
+        unsubscribe = getattr(self, "_unsubscribe", None)  # also called by __del__ after a refused __init__
+        if unsubscribe is not None:
+            unsubscribe()
+            self._unsubscribe = None
+        super().close()
 
     def __repr__(self) -> str:
         ref = "none" if self.open_qr is None else self.open_qr.reference_no
