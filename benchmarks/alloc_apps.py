@@ -15,26 +15,11 @@ import secrets
 import tracemalloc
 
 from ._context import CLIENT_KEY
-from .bench_sandbox import SERVICE_PATH, service_pool
+from .bench_sandbox import SERVICE_PATH, asgi_post, service_pool
 
 
 def _call(app, path: str, headers: dict[str, str], body: bytes) -> int:
-    raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
-    raw += [(b"content-length", str(len(body)).encode()), (b"host", b"127.0.0.1")]
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": raw,
-        "client": ("127.0.0.1", 1),
-        "server": ("127.0.0.1", 2),
-    }
+    scope = asgi_post(path, headers, body)
     messages = [{"type": "http.request", "body": body, "more_body": False}]
     status = []
 

@@ -315,18 +315,13 @@ def _apps_in_process(ctx: Context, key, answer: dict, pool, bad_pool) -> list[Ro
     sandbox.state.provider.journal.subscribe(lambda e: print(e.line(), file=sink, flush=True))
     bare = create_bare(answer, key.public_key())
 
-    def raw(request: tuple[dict[str, str], bytes]) -> tuple[list[tuple[bytes, bytes]], bytes]:
-        headers, body = request
-        raw_headers = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
-        return raw_headers + [(b"content-length", str(len(body)).encode()), (b"host", b"127.0.0.1")], body
+    def request(path: str, signed: tuple[dict[str, str], bytes]) -> tuple[dict, bytes]:
+        """The scope (built once, copied per call as uvicorn makes one per request) and the body."""
+        return asgi_post(path, *signed), signed[1]
 
-    good_request, bad_request = raw(pool[0]), raw(bad_pool[0])
-
-    async def call(app, path: str, request: tuple[list[tuple[bytes, bytes]], bytes]) -> int:
-        raw_headers, body = request
-        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-                 "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
-                 "headers": raw_headers, "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 2)}
+    async def call(app, request: tuple[dict, bytes]) -> int:
+        template, body = request
+        scope = dict(template)
         messages = [{"type": "http.request", "body": body, "more_body": False}]
         status = []
 
@@ -343,10 +338,10 @@ def _apps_in_process(ctx: Context, key, answer: dict, pool, bad_pool) -> list[Ro
         return status[0]
 
     sides = {
-        "sandbox": (sandbox, TOKEN_PATH, good_request, 200),
-        "rejection": (sandbox, TOKEN_PATH, bad_request, 401),
-        "floor": (bare, "/floor" + TOKEN_PATH, good_request, 200),
-        "bare": (bare, TOKEN_PATH, good_request, 200),
+        "sandbox": (sandbox, request(TOKEN_PATH, pool[0]), 200),
+        "rejection": (sandbox, request(TOKEN_PATH, bad_pool[0]), 401),
+        "floor": (bare, request("/floor" + TOKEN_PATH, pool[0]), 200),
+        "bare": (bare, request(TOKEN_PATH, pool[0]), 200),
     }
     n, rounds = ctx.size(400, 50), ctx.size(5, 1)
     per_round: dict[str, list[float]] = {name: [] for name in sides}
@@ -355,17 +350,17 @@ def _apps_in_process(ctx: Context, key, answer: dict, pool, bad_pool) -> list[Ro
         clock = time.perf_counter_ns
         order = list(sides)
         for name in order:  # warm up, and check each gives the expected answer
-            app, path, request, status = sides[name]
-            if await call(app, path, request) != status:
+            app, signed, status = sides[name]
+            if await call(app, signed) != status:
                 raise RuntimeError(f"the {name} app did not answer {status} in-process")
         k = len(order)
         for r in range(rounds):
             samples: dict[str, list[int]] = {name: [] for name in sides}
             for i in range(n):
                 for name in order[(i + r) % k:] + order[: (i + r) % k]:  # rotate who goes first
-                    app, path, request, _ = sides[name]
+                    app, signed, _ = sides[name]
                     t0 = clock()
-                    await call(app, path, request)
+                    await call(app, signed)
                     samples[name].append(clock() - t0)
             for name in sides:
                 per_round[name].append(statistics.median(samples[name]) / 1e9)
@@ -442,6 +437,27 @@ def _checks_in_process(ctx: Context, key, other) -> list[Row]:
 # --- service routes (issue 12) -------------------------------------------------------------------
 
 SERVICE_PATH = "/api/v1.0/balance-inquiry"
+
+
+def asgi_post(path: str, headers: dict[str, str], body: bytes) -> dict:
+    """The ASGI scope uvicorn would hand an app for this POST (headers lower-cased, length and host
+    added): what the in-process rows and scripts call apps with, no socket, no HTTP parsing."""
+    raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+    raw += [(b"content-length", str(len(body)).encode()), (b"host", b"127.0.0.1")]
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": raw,
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 2),
+    }
 SERVICE_BODY = b'{"accountNo":"1234567890","balanceType":"cash"}'
 _external_ids = itertools.count(10**15)
 

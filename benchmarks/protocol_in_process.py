@@ -32,7 +32,7 @@ from uvicorn.server import ServerState
 
 from ._context import CLIENT_KEY
 from ._load import RawLoadGenerator
-from .bench_sandbox import SERVICE_PATH, service_pool
+from .bench_sandbox import SERVICE_PATH, asgi_post, service_pool
 
 
 class _Transport:
@@ -126,22 +126,7 @@ def main() -> None:
 
     async def via_app(name: str, headers: dict[str, str], body: bytes) -> None:
         app, path = apps[name]
-        raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
-        raw += [(b"content-length", str(len(body)).encode()), (b"host", b"127.0.0.1")]
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "POST",
-            "scheme": "http",
-            "path": path,
-            "raw_path": path.encode(),
-            "query_string": b"",
-            "root_path": "",
-            "headers": raw,
-            "client": ("127.0.0.1", 1),
-            "server": ("127.0.0.1", 2),
-        }
+        scope = asgi_post(path, headers, body)
         messages = [{"type": "http.request", "body": body, "more_body": False}]
 
         async def receive():

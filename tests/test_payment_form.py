@@ -357,7 +357,7 @@ def test_a_refused_notification_after_the_verified_one_keeps_the_verdict_and_is_
 
 @pytest.mark.parametrize("validity", [14, 61, 90, 0])
 def test_a_validity_out_of_range_is_a_typed_error_not_silently_clamped(world, validity):
-    form, _, receiver, client, _ = world
+    _, _, receiver, client, _ = world
     with pytest.raises(PaymentInputError) as raised:
         PaymentForm(client, receiver, validity=validity)
     assert raised.value.field == "validityPeriod" and raised.value.hint
@@ -446,7 +446,7 @@ def test_behind_a_tunnel_the_receiver_serves_the_public_urls_path():
     body = json.dumps({"originalReferenceNo": "R1", "latestTransactionStatus": "00",
                        "amount": {"value": "10000.00", "currency": "IDR"}}, separators=(",", ":")).encode()
     with NotificationReceiver(SECRET, public_url=public, clock=lambda: T0) as receiver:
-        assert receiver.path == "/callback" and receiver.local_url.endswith(":%d/callback" % receiver.port)
+        assert receiver.path == "/callback" and receiver.local_url.endswith(f":{receiver.port}/callback")
         headers = notification_headers(SECRET, public, body, timestamp="2026-01-15T10:00:00+07:00")
         with httpx.Client(trust_env=False, timeout=10) as http:
             answer = http.post(receiver.local_url, content=body, headers=headers)

@@ -14,13 +14,15 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
+from ..payment import TRANSACTION_STATUS
 from ..qris import build_dynamic
 from ..signing import JAKARTA
 
 __all__ = ["STATUS_TEXT", "PayOutcome", "QrRecord", "QrStore"]
 
-#: latestTransactionStatus -> transactionStatusDesc (Ifortepay's QRIS table).
-STATUS_TEXT = {"00": "Success", "01": "Initiated", "07": "Not found"}
+#: latestTransactionStatus -> transactionStatusDesc of the three a sandbox QR can be in (the names
+#: are snapbook.payment's table; Ifortepay's QRIS answers these).
+STATUS_TEXT = {code: TRANSACTION_STATUS[code] for code in ("00", "01", "07")}
 
 #: The sandbox merchant printed in every QR (tags 51, 59, 60): a made-up acquirer 93600999.
 MERCHANT_NAME = "SNAPBOOK SANDBOX"
