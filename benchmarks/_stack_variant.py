@@ -18,6 +18,7 @@ import threading
 
 
 def _app(name: str, public_pem: str):
+    name, *mods = name.split("+")  # experiment knobs: +jN (journal of N rows), +nogc, +freeze
     jwt_secret = os.environ["SNAPBOOK_BENCH_JWT_SECRET"]
     client_secret = os.environ["SNAPBOOK_BENCH_CLIENT_SECRET"]
     if name == "floor":
@@ -45,7 +46,13 @@ def _app(name: str, public_pem: str):
 
     from ._context import CLIENT_KEY
 
-    app = create_app(SandboxConfig(secret=jwt_secret, token_lifetime=3600))
+    journal = None
+    for mod in mods:
+        if mod.startswith("j"):
+            from snapbook.sandbox import Journal
+
+            journal = Journal(maxlen=int(mod[1:]))
+    app = create_app(SandboxConfig(secret=jwt_secret, token_lifetime=3600), journal=journal)
     app.state.provider.register(CLIENT_KEY, read_public_key(Path(public_pem)), secret=client_secret)
     return app
 
@@ -90,6 +97,10 @@ def main(argv: list[str]) -> None:
     ):  # snapbook sandbox itself, in this process; cli:PAUSE[:SWITCH] sets two knobs
         from snapbook.cli import main as cli_main
 
+        if argv[0].startswith("cliquiet"):  # experiment: the CLI with no journal listener (no console lines)
+            from snapbook.sandbox import Journal
+
+            Journal.subscribe = lambda self, listener: (lambda: None)  # type: ignore[method-assign]
         knobs = argv[0].split(":")[1:]
         if knobs and knobs[0]:
             import snapbook.cli.sandbox as console
@@ -100,6 +111,13 @@ def main(argv: list[str]) -> None:
         sys.exit(cli_main(argv[1:]))
     app_name, runner, port, public_pem = argv[0], argv[1], int(argv[2]), argv[3]
     app = _app(app_name, public_pem)
+    import gc
+
+    if "+nogc" in app_name:
+        gc.disable()
+    if "+freeze" in app_name:
+        gc.collect()
+        gc.freeze()
     if runner == "uvicorn":
         import uvicorn
 

@@ -43,8 +43,8 @@ def thread_ns(pid: int) -> dict[int, int]:
     return out
 
 
-def proc_counts(pid: int) -> tuple[int, int, int]:
-    """(user ticks, system ticks, context switches of all threads) of ``pid``."""
+def proc_counts(pid: int) -> tuple[int, int, int, int]:
+    """(user ticks, system ticks, context switches of all threads, minor page faults) of ``pid``."""
     with open(f"/proc/{pid}/stat") as fh:
         fields = fh.read().rsplit(")", 1)[1].split()
     switches = 0
@@ -54,10 +54,10 @@ def proc_counts(pid: int) -> tuple[int, int, int]:
                 switches += sum(int(line.split()[1]) for line in fh if "ctxt_switches" in line)
         except OSError:
             continue
-    return int(fields[11]), int(fields[12]), switches
+    return int(fields[11]), int(fields[12]), switches, int(fields[7])
 
 
-def start(variant: str, ctx: Context, env: dict[str, str], route: str = "service"):
+def start(variant: str, ctx: Context, env: dict[str, str], route: str = "service", pin: bool = False):
     if variant.startswith("cli"):
         cmd = [
             python(),
@@ -83,6 +83,8 @@ def start(variant: str, ctx: Context, env: dict[str, str], route: str = "service
         if app == "floor" and route == "token":
             app = "tokenfloor"
         cmd = [python(), "-m", "benchmarks._stack_variant", app, runner, "{port}", str(ctx.public_pem)]
+    if pin:  # the server on CPU 1, the load generator on CPU 0: less scheduler noise between rounds
+        cmd = ["taskset", "-c", "1", *cmd]
     return _start(variant.replace(":", "-").replace(".", "_"), cmd, ctx, probe="/", env=env)
 
 
@@ -103,8 +105,12 @@ def main() -> None:
         action="store_true",
         help="perf trace -s of each server's last round: system calls by name, per request",
     )
+    parser.add_argument("--pin", action="store_true", help="servers on CPU 1, this load generator on CPU 0")
     args = parser.parse_args()
     import tempfile
+
+    if args.pin:
+        os.sched_setaffinity(0, {0})
 
     ctx = Context(quick=False, tmp=Path(tempfile.mkdtemp(prefix="ab-stack-")))
     env = child_env()
@@ -112,7 +118,7 @@ def main() -> None:
     env["SNAPBOOK_BENCH_CLIENT_SECRET"] = secrets.token_urlsafe(24)
     secret = env["SNAPBOOK_BENCH_CLIENT_SECRET"].encode()
     print("load average at start:", Path("/proc/loadavg").read_text().strip())
-    servers = {v: start(v, ctx, env, args.route) for v in args.variants}
+    servers = {v: start(v, ctx, env, args.route, args.pin) for v in args.variants}
     try:
         token_server = next((s for v, s in servers.items() if not v.startswith("floor")), None)
         if token_server is None:  # only floors: a sandbox app just for the token
@@ -140,7 +146,7 @@ def main() -> None:
             if r.status_code != 200:
                 raise RuntimeError(f"{v} refused: {r.status_code} {r.text[:200]}")
         stats: dict[str, dict[str, list[float]]] = {
-            v: {"rate": [], "cpu": [], "loop": [], "other": [], "sys%": [], "cs": [], "calls": []}
+            v: {"rate": [], "cpu": [], "loop": [], "other": [], "sys%": [], "cs": [], "calls": [], "faults": []}
             for v in urls
         }
         order = list(urls)
@@ -210,18 +216,19 @@ def main() -> None:
                         ticks = (c1[0] - c0[0]) + (c1[1] - c0[1])
                         s["sys%"].append(100 * (c1[1] - c0[1]) / ticks if ticks else 0.0)
                         s["cs"].append((c1[2] - c0[2]) / ok)
+                        s["faults"].append((c1[3] - c0[3]) / ok)
                         s["calls"].append(calls / ok)
         print("load average at end:  ", Path("/proc/loadavg").read_text().strip())
         print(
             f"{'variant':<16} {'req/s':>7} {'CPU µs/req':>11} {'loop µs':>8} {'other µs':>9} {'sys %':>6} "
-            f"{'ctxsw/req':>9} {'syscalls/req':>12}   loop per round"
+            f"{'ctxsw/req':>9} {'syscalls/req':>12} {'faults/req':>10}   loop per round"
         )
         for v, s in stats.items():
             med = {k: statistics.median(x) for k, x in s.items()}
             rounds = " ".join(f"{x:.0f}" for x in s["loop"])
             print(
                 f"{v:<16} {med['rate']:>7.0f} {med['cpu']:>11.1f} {med['loop']:>8.1f} {med['other']:>9.1f} "
-                f"{med['sys%']:>6.1f} {med['cs']:>9.2f} {med['calls']:>12.2f}   {rounds}"
+                f"{med['sys%']:>6.1f} {med['cs']:>9.2f} {med['calls']:>12.2f} {med['faults']:>10.2f}   {rounds}"
             )
     finally:
         for s in servers.values():

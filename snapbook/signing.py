@@ -364,6 +364,10 @@ def decode_signature(signature: str | bytes) -> bytes:
                                    hint="Copy the whole header value again.") from None
 
 
+#: The padding and hash of every verification, made once (immutable; the sandbox verifies per request).
+_PKCS1V15, _SHA256 = padding.PKCS1v15(), hashes.SHA256()
+
+
 def verify(public_key: rsa.RSAPublicKey, message: str | bytes, signature: str | bytes) -> bool:
     """True when ``signature`` (base64) is a valid SHA256withRSA signature of ``message``.
 
@@ -373,7 +377,7 @@ def verify(public_key: rsa.RSAPublicKey, message: str | bytes, signature: str | 
     """
     raw = decode_signature(signature)
     try:
-        public_key.verify(raw, _as_bytes(message), padding.PKCS1v15(), hashes.SHA256())
+        public_key.verify(raw, _as_bytes(message), _PKCS1V15, _SHA256)
     except InvalidSignature:
         return False
     return True

@@ -944,3 +944,41 @@ def test_cli_refuses_a_dot_segment_route_prefix_with_exit_2():
     )
     assert result.returncode == 2, result
     assert "'/..'" in result.stderr and "segment" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_jti_is_a_version_4_uuid_as_uuid4_makes_it():
+    """The issuer makes uuid4().hex without the UUID object: same form, version and variant, each one new."""
+    import uuid
+
+    from snapbook.sandbox.tokens import _uuid4_hex
+
+    seen = set()
+    for _ in range(2000):
+        text = _uuid4_hex()
+        parsed = uuid.UUID(hex=text)
+        assert len(text) == 32 and text == parsed.hex and text.islower()
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122
+        seen.add(text)
+    assert len(seen) == 2000
+
+
+@pytest.mark.parametrize("status", [200, 201, 400, 401, 404, 409, 429, 500, 503, 204, 304, 100])
+@pytest.mark.parametrize(
+    "content",
+    [
+        {"responseCode": "2007300", "responseMessage": "Successful", "accessToken": "eyJ.x.y", "expiresIn": "900"},
+        {"responseMessage": "Café ünïcode ✓", "list": [1, 2.5, None, True], "nested": {"a": ""}},
+        {},
+    ],
+)
+def test_the_usual_answer_is_exactly_starlette_s_json_response(status, content):
+    """_JSONAnswer.snap writes the raw header list itself: same body, headers and status as JSONResponse."""
+    from starlette.responses import JSONResponse
+
+    from snapbook.sandbox.app import _JSONAnswer
+
+    headers = {"X-TIMESTAMP": "2026-11-30T14:00:00+07:00", "X-CLIENT-KEY": "MCP00000001 é"}
+    fast = _JSONAnswer.snap(content, status, headers["X-TIMESTAMP"], headers["X-CLIENT-KEY"])
+    slow = JSONResponse(content, status_code=status, headers=headers)
+    assert (fast.status_code, fast.body, fast.raw_headers) == (slow.status_code, slow.body, slow.raw_headers)
+    assert fast.background is None and dict(fast.headers) == dict(slow.headers)

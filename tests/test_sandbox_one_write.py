@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import socket
 
 from snapbook.sandbox import Sandbox
@@ -30,51 +29,122 @@ class _Transport:
         return f"info:{name}"
 
 
+class _Cycle:
+    """What the wrapper reads of uvicorn's request cycle: whether its answer has started."""
+
+    def __init__(self) -> None:
+        self.response_started = False
+
+
+def _answer(wrapped: _HeadWithBody) -> _Cycle:
+    """A new request on the connection, whose answer has started (as uvicorn's send does before its head)."""
+    cycle = _Cycle()
+    wrapped.next_answer(cycle)
+    cycle.response_started = True
+    return cycle
+
+
 def test_head_and_body_are_one_write_and_later_writes_pass_through() -> None:
-    async def run() -> list[bytes]:
-        transport = _Transport()
-        wrapped = _HeadWithBody(transport, asyncio.get_running_loop())  # type: ignore[arg-type]
-        wrapped.write(b"HTTP/1.1 200 OK\r\n\r\n")
-        wrapped.write(b"")  # h11's EndOfMessage with Content-Length: nothing to send
-        wrapped.write(b"{}")
-        wrapped.write(b"more")
-        await asyncio.sleep(0)  # the scheduled flush finds nothing held
-        assert wrapped.get_extra_info("peername") == "info:peername"
-        return transport.writes
-
-    assert asyncio.run(run()) == [b"HTTP/1.1 200 OK\r\n\r\n{}", b"more"]
+    transport = _Transport()
+    wrapped = _HeadWithBody(transport)  # type: ignore[arg-type]
+    _answer(wrapped)
+    wrapped.write(b"HTTP/1.1 200 OK\r\n\r\n")
+    assert transport.writes == []  # held: ASGI sends nothing before the first body message
+    wrapped.write(b"{}")
+    wrapped.write(b"")  # h11's EndOfMessage with Content-Length: nothing to send
+    wrapped.write(b"more")
+    assert wrapped.get_extra_info("peername") == "info:peername"
+    assert transport.writes == [b"HTTP/1.1 200 OK\r\n\r\n{}", b"more"]
 
 
-def test_a_head_without_body_still_goes_out_on_the_next_loop_turn() -> None:
-    async def run() -> tuple[list[bytes], list[bytes]]:
-        transport = _Transport()
-        wrapped = _HeadWithBody(transport, asyncio.get_running_loop())  # type: ignore[arg-type]
-        wrapped.write(b"HEAD-ONLY")
-        before = list(transport.writes)
-        await asyncio.sleep(0)
-        return before, transport.writes
+def test_each_answer_on_a_connection_is_held_again() -> None:
+    transport = _Transport()
+    wrapped = _HeadWithBody(transport)  # type: ignore[arg-type]
+    for n in range(3):
+        _answer(wrapped)
+        wrapped.write(b"HEAD%d|" % n)
+        wrapped.write(b"BODY%d" % n)
+    assert transport.writes == [b"HEAD0|BODY0", b"HEAD1|BODY1", b"HEAD2|BODY2"]
 
-    before, after = asyncio.run(run())
-    assert before == [] and after == [b"HEAD-ONLY"]
+
+def test_an_empty_body_sends_the_head_on_its_own_write() -> None:
+    """An empty body (HEAD, 204) is still a body write: the head goes out then, not later."""
+    transport = _Transport()
+    wrapped = _HeadWithBody(transport)  # type: ignore[arg-type]
+    _answer(wrapped)
+    wrapped.write(b"HEAD-ONLY")
+    wrapped.write(b"")
+    assert transport.writes == [b"HEAD-ONLY"]
+
+
+def test_a_write_before_the_answer_started_is_not_held() -> None:
+    """uvicorn writes "100 Continue" from receive(), before the answer: the client waits for it."""
+    transport = _Transport()
+    wrapped = _HeadWithBody(transport)  # type: ignore[arg-type]
+    cycle = _Cycle()
+    wrapped.next_answer(cycle)
+    wrapped.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+    assert transport.writes == [b"HTTP/1.1 100 Continue\r\n\r\n"]
+    cycle.response_started = True
+    wrapped.write(b"HEAD|")
+    wrapped.write(b"BODY")
+    assert transport.writes[1:] == [b"HEAD|BODY"]
 
 
 def test_close_sends_the_held_head_first_and_abort_drops_it() -> None:
-    async def run() -> tuple[list[bytes], bool, list[bytes]]:
-        loop = asyncio.get_running_loop()
-        closed = _Transport()
-        wrapped = _HeadWithBody(closed, loop)  # type: ignore[arg-type]
-        wrapped.write(b"HEAD")
-        wrapped.close()
-        aborted = _Transport()
-        dropped = _HeadWithBody(aborted, loop)  # type: ignore[arg-type]
-        dropped.write(b"HEAD")
-        dropped.abort()
-        await asyncio.sleep(0)
-        return closed.writes, closed.closing, aborted.writes
+    closed = _Transport()
+    wrapped = _HeadWithBody(closed)  # type: ignore[arg-type]
+    _answer(wrapped)
+    wrapped.write(b"HEAD")
+    wrapped.close()
+    aborted = _Transport()
+    dropped = _HeadWithBody(aborted)  # type: ignore[arg-type]
+    _answer(dropped)
+    dropped.write(b"HEAD")
+    dropped.abort()
+    assert closed.writes == [b"HEAD"] and closed.closing
+    assert aborted.writes == [] and aborted.closing
 
-    closed_writes, closing, aborted_writes = asyncio.run(run())
-    assert closed_writes == [b"HEAD"] and closing
-    assert aborted_writes == []
+
+def _read_answer(sock: socket.socket, data: bytes = b"", *, head_only: bool = False) -> tuple[bytes, bytes, bytes]:
+    """(head, body, what followed) of one framed answer read from ``sock``."""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, f"connection closed after {data!r}"
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    length = 0 if head_only else int(
+        next(v for k, _, v in (h.partition(b":") for h in head.split(b"\r\n")) if k.lower() == b"content-length")
+    )
+    while len(rest) < length:
+        rest += sock.recv(65536)
+    return head, rest[:length], rest[length:]
+
+
+def test_100_continue_reaches_the_client_before_it_sends_the_body() -> None:
+    """The interim answer is not held back with the final one: a client waiting for it would stall."""
+    body = b'{"grantType":"client_credentials"}'
+    with Sandbox(port=0) as sandbox, socket.create_connection(("127.0.0.1", sandbox.port), timeout=5) as sock:
+        sock.sendall(
+            b"POST /v1.0/access-token/b2b HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(body)
+        )
+        interim, _, rest = _read_answer(sock, head_only=True)
+        assert interim.startswith(b"HTTP/1.1 100")
+        sock.sendall(body)
+        head, answer, _ = _read_answer(sock, rest)
+        assert head.startswith(b"HTTP/1.1 400") and b"responseCode" in answer
+
+
+def test_a_head_request_gets_its_answer_at_once_and_the_connection_goes_on() -> None:
+    """An answer with an empty body is not held until the next request on the connection."""
+    with Sandbox(port=0) as sandbox, socket.create_connection(("127.0.0.1", sandbox.port), timeout=5) as sock:
+        sock.sendall(b"HEAD /openapi.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        head, _, rest = _read_answer(sock, head_only=True)
+        assert head.startswith(b"HTTP/1.1 200") and rest == b""
+        sock.sendall(b"GET /openapi.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        head, body, _ = _read_answer(sock)
+        assert head.startswith(b"HTTP/1.1 200") and body.startswith(b"{")
 
 
 def test_the_running_sandbox_still_sends_whole_framed_answers() -> None:

@@ -168,6 +168,29 @@ class _JSONAnswer(JSONResponse):
     def render(self, content: Any) -> bytes:
         return _JSON_ENCODER.encode(content).encode("utf-8")
 
+    @classmethod
+    def snap(cls, content: Any, status: int, timestamp: str, client_key: str) -> _JSONAnswer:
+        """``cls(content, status, {"X-TIMESTAMP": timestamp, "X-CLIENT-KEY": client_key})``, byte for byte.
+
+        Starlette's ``init_headers`` lower-cases and encodes a header mapping and searches it
+        for Content-Length and Content-Type on every answer; the sandbox's usual answer has the
+        same two headers each time, so its raw header list is written out directly (for a
+        status that carries a body; others take Starlette's way).
+        """
+        if status < 200 or status in (204, 304):
+            return cls(content, status_code=status, headers={"X-TIMESTAMP": timestamp, "X-CLIENT-KEY": client_key})
+        answer = cls.__new__(cls)
+        answer.status_code = status
+        answer.background = None
+        body = answer.body = _JSON_ENCODER.encode(content).encode("utf-8")
+        answer.raw_headers = [
+            (b"x-timestamp", timestamp.encode("latin-1")),
+            (b"x-client-key", client_key.encode("latin-1")),
+            (b"content-length", str(len(body)).encode("latin-1")),
+            (b"content-type", b"application/json"),
+        ]
+        return answer
+
 
 class Provider:
     """The sandbox's state: registered clients, token issuer, journal, faults and settings.
@@ -294,12 +317,11 @@ class Provider:
         now: datetime | None = None,
     ) -> JSONResponse:
         """A JSON answer with the two SNAP response headers (X-TIMESTAMP from ``now``, else the clock)."""
-        all_headers = {
-            "X-TIMESTAMP": self._stamp(self.config.now() if now is None else now),
-            "X-CLIENT-KEY": _header_safe(client_key),
-        }
-        if headers:
-            all_headers.update(headers)
+        stamp = self._stamp(self.config.now() if now is None else now)
+        if not headers:
+            return _JSONAnswer.snap(body, status, stamp, _header_safe(client_key))
+        all_headers = {"X-TIMESTAMP": stamp, "X-CLIENT-KEY": _header_safe(client_key)}
+        all_headers.update(headers)
         return _JSONAnswer(body, status_code=status, headers=all_headers)
 
     def _stamp(self, now: datetime) -> str:
@@ -325,9 +347,12 @@ class Provider:
 
     def record(self, request_info: dict[str, Any], started: float, **fields: Any) -> None:
         self.journal.append(
-            JournalEntry(
-                latency_ms=round((time.perf_counter() - started) * 1000, 3),
-                **{**request_info, **fields},  # fields override what the request said (e.g. client_key)
+            JournalEntry.of(
+                {
+                    **request_info,
+                    **fields,  # fields override what the request said (e.g. client_key)
+                    "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+                }
             )
         )
 
@@ -337,9 +362,8 @@ class Provider:
         """:meth:`record` the answer a :class:`Verdict` gave; ``fields`` add to or override it."""
         # record(), inlined: one merged dict per row instead of three (this runs for every request).
         self.journal.append(
-            JournalEntry(
-                latency_ms=round((time.perf_counter() - started) * 1000, 3),
-                **{
+            JournalEntry.of(
+                {
                     **request_info,
                     "verdict": "accepted" if verdict.accepted else "rejected",
                     "http_status": verdict.http_status,
@@ -348,7 +372,8 @@ class Provider:
                     "notes": verdict.notes,
                     "doctor": verdict.doctor,
                     **fields,
-                },
+                    "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+                }
             )
         )
 

@@ -130,7 +130,7 @@ def _clip(note: str) -> str:
 
 def reject(status: int, case: str, message: str, notes: Iterable[str] = ()) -> Verdict:
     """A rejection with responseCode ``<status>73<case>``."""
-    return Verdict(False, status, f"{status}73{case}", message[:MAX_MESSAGE], tuple(_clip(n) for n in notes))
+    return Verdict(False, status, f"{status}73{case}", message[:MAX_MESSAGE], tuple(map(_clip, notes)))
 
 
 def too_large(size: int, limit: int, *, declared: bool = False) -> Verdict:
@@ -382,7 +382,7 @@ def _check_table(
             401,
             "4017300",
             _SIGNATURE_MESSAGE,
-            tuple(_clip(n) for n in notes),
+            tuple(map(_clip, notes)),
             doctor=DoctorNote(public_key, client_key, timestamp, signature),
         )
 
@@ -477,4 +477,4 @@ def _check_table(
         shown = ", ".join(_short(k, 24) for k in unexpected[:5]) + (" …" if len(unexpected) > 5 else "")
         notes.append(f"unexpected body field(s) ignored: {shown}")
 
-    return Verdict(True, 200, "2007300", "Successful", tuple(_clip(n) for n in notes), client_key)
+    return Verdict(True, 200, "2007300", "Successful", tuple(map(_clip, notes)), client_key)

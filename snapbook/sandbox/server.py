@@ -74,40 +74,52 @@ def connection_limit(max_connections: int) -> int:
 
 
 class _HeadWithBody:
-    """A response's transport that sends its status line and headers together with its first body bytes.
+    """A connection's transport that sends each answer's status line and headers with its first body bytes.
 
     uvicorn writes an answer's head and its body separately: two ``send`` system calls (and two
-    TCP segments) per answer. This holds the head back until the body's first bytes (normally
-    in the same task step) and writes both at once; a head whose body is slow to come is still
-    sent on the loop's next iteration. Everything else goes to the connection's transport.
+    TCP segments) per answer. This holds the head back until the next write, which uvicorn makes
+    for the answer's first ``http.response.body`` message (even an empty one), and writes both at
+    once: ASGI's own rule (a server must not start sending an answer before its first body
+    message), with no timer per answer. An interim "100 Continue" is not held. A connection
+    closed meanwhile still sends the held head first; an aborted one drops it. One per
+    connection, re-armed by :meth:`next_answer` for each request; everything else goes to the
+    connection's transport.
     """
 
-    __slots__ = ("_first", "_held", "_loop", "_transport")
+    __slots__ = ("_cycle", "_held", "_holding", "_transport")
 
-    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, transport: asyncio.Transport) -> None:
         self._transport = transport
-        self._loop = loop
-        self._first = True
-        self._held: bytes | None = None
+        self._cycle: Any = None
+        self._holding = False
+        self._held = b""
+
+    def next_answer(self, cycle: Any) -> None:
+        """``cycle``'s first write once its answer has started is its head: hold it."""
+        self._cycle = cycle
+        self._holding = True
 
     def write(self, data: bytes) -> None:
-        if not data:
-            return
-        if self._first:  # the head: held until the body's first bytes, or the loop's next turn
-            self._first = False
+        # The head: held until the body's first write. A write before the answer started (a
+        # "100 Continue" the client waits for before sending its body) goes out at once.
+        if self._holding and self._cycle.response_started:
+            self._holding = False
             self._held = data
-            self._loop.call_soon(self.flush)
             return
         held = self._held
-        if held is not None:
-            self._held = None
+        if held:
+            self._held = b""
             data = held + data
-        self._transport.write(data)
+        if data:
+            self._transport.write(data)
 
     def flush(self) -> None:
-        held, self._held = self._held, None
+        held, self._held = self._held, b""
         if held and not self._transport.is_closing():  # aborted meanwhile: nothing goes out
             self._transport.write(held)
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
 
     def close(self) -> None:
         self.flush()
@@ -206,6 +218,8 @@ class SandboxProtocol(H11Protocol):
         self.received = 0
         #: The loop time of the current request's first byte; None between requests.
         self.request_started: float | None = None
+        #: The connection's one-write transport (:class:`_HeadWithBody`), made for its first answer.
+        self._one_write: _HeadWithBody | None = None
         self.deadlines = _DeadlineSweep.of(self.server_state, self.loop, self.request_timeout)
 
     def _sandbox_config(self) -> SandboxConfig | None:
@@ -289,7 +303,11 @@ class SandboxProtocol(H11Protocol):
         # and its answer's head and body can be made one write.
         cycle = self.cycle
         if cycle is not None and cycle.transport is self.transport and not cycle.response_started:
-            cycle.transport = _HeadWithBody(self.transport, self.loop)  # type: ignore[assignment]
+            one_write = self._one_write
+            if one_write is None or one_write._transport is not self.transport:
+                one_write = self._one_write = _HeadWithBody(self.transport)
+            one_write.next_answer(cycle)
+            cycle.transport = one_write  # type: ignore[assignment]
         if self.scope is not None:
             self.scope.setdefault("extensions", {})[TRANSPORT_SCOPE_KEY] = self.transport  # type: ignore[typeddict-unknown-key]
 

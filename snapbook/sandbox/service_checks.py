@@ -501,6 +501,6 @@ def check_service_call(
             jti=jti,
         )
     accepted = Verdict(
-        True, 200, f"200{ss}00", "Successful", tuple(_clip(n) for n in notes), client.client_key
+        True, 200, f"200{ss}00", "Successful", tuple(map(_clip, notes)), client.client_key
     )
     return ServiceCall(accepted, client, data, external_id, masked_token, jti)

@@ -12,8 +12,8 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import secrets
-import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -53,6 +53,15 @@ class InvalidTokenError(SnapResponseError):
         self.reason = message
 
 
+def _uuid4_hex() -> str:
+    """``uuid.uuid4().hex``: 16 random bytes with the version (4) and variant (RFC 4122) bits set,
+    without the UUID object (half the cost; a token is issued per request)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    return raw.hex()
+
+
 class TokenIssuer:
     """Issues and validates the sandbox's tokens with one HS512 secret and one clock."""
 
@@ -87,7 +96,7 @@ class TokenIssuer:
             "sub": client_key,
             "iat": iat,
             "exp": iat + self.lifetime,
-            "jti": uuid.uuid4().hex,
+            "jti": _uuid4_hex(),
             "iss": ISSUER,
         }
         return self._encode(claims), claims
