@@ -138,6 +138,9 @@ def run(ctx: Context) -> list[Row]:
     bad_pool = signed_pool(other, 60)
     count = ctx.size(1000, 200)
     rounds = ctx.size(7, 3)
+    #: The two rows with an issue's target (the token and service routes against their floors):
+    #: single rounds of a few hundred ms swing ±15 % on this 2-core VM, so they take more rounds.
+    target_rounds = ctx.size(15, 3)
     max_seconds = ctx.size(6, 3)
     rows: list[Row] = []
 
@@ -223,7 +226,7 @@ def run(ctx: Context) -> list[Row]:
             token_floor = compare(
                 AREA, "token route vs its floor (RSA verify + HS512 JWT only, same stack), requests/s",
                 tf_snap, tf_floor, a_label="snapbook sandbox", b_label="verify + JWT only",
-                unit="req/s", rounds=ctx.size(5, 1), min_rounds=1, budget_s=ctx.budget_s * 2,
+                unit="req/s", rounds=target_rounds, min_rounds=1, budget_s=ctx.budget_s * 3,
             ).check(">= 0.9")
             k = len(token_floor.extra["a_values"])
             tf_snap.keep_last(k), tf_floor.keep_last(k)
@@ -280,7 +283,7 @@ def run(ctx: Context) -> list[Row]:
                 hsnap.keep_last(k), hbase.keep_last(k)
                 via_httpx.note = "informative; " + _notes(hsnap, hbase)
                 rows.append(via_httpx)
-    rows.extend(_service_route(ctx, key, count, rounds, max_seconds))
+    rows.extend(_service_route(ctx, key, count, target_rounds, max_seconds))
     rows.extend(_apps_in_process(ctx, key, answer, pool, bad_pool))
     rows.extend(_checks_in_process(ctx, key, other))
     return rows
@@ -541,7 +544,7 @@ def _service_route(ctx: Context, key, count: int, rounds: int, max_seconds: floa
             AREA, f"service route (Senmo balance inquiry) vs its floor (HMAC + token verification only, same stack), "
             f"requests/s, {CONCURRENCY} concurrent",
             snap, base, a_label="snapbook sandbox", b_label="HMAC + token only",
-            unit="req/s", rounds=rounds, budget_s=ctx.budget_s * 2,
+            unit="req/s", rounds=rounds, budget_s=ctx.budget_s * 3,
         ).check(">= 0.85")
         k = len(ratio.extra["a_values"])
         snap.keep_last(k), base.keep_last(k)

@@ -338,9 +338,11 @@ def sandbox_cmd(args) -> int:
                 if entry is None:
                     done = True
                     break
-                now = time.monotonic()
-                spent, last = max(0.0, spent - (now - last) * _DOCTOR_SHARE), now
                 if entry.doctor is not None:
+                    # The budget decays with time; read the clock only here (a row without a
+                    # pending doctor note costs nothing to it: the decay adds up the same).
+                    now = time.monotonic()
+                    spent, last = max(0.0, spent - (now - last) * _DOCTOR_SHARE), now
                     if spent < _DOCTOR_BURST:
                         entry = entry.resolved()
                         spent += time.monotonic() - now
