@@ -347,12 +347,9 @@ class Provider:
 
     def record(self, request_info: dict[str, Any], started: float, **fields: Any) -> None:
         self.journal.append(
-            JournalEntry.of(
-                {
-                    **request_info,
-                    **fields,  # fields override what the request said (e.g. client_key)
-                    "latency_ms": round((time.perf_counter() - started) * 1000, 3),
-                }
+            JournalEntry(
+                latency_ms=round((time.perf_counter() - started) * 1000, 3),
+                **{**request_info, **fields},  # fields override what the request said (e.g. client_key)
             )
         )
 
@@ -362,8 +359,9 @@ class Provider:
         """:meth:`record` the answer a :class:`Verdict` gave; ``fields`` add to or override it."""
         # record(), inlined: one merged dict per row instead of three (this runs for every request).
         self.journal.append(
-            JournalEntry.of(
-                {
+            JournalEntry(
+                latency_ms=round((time.perf_counter() - started) * 1000, 3),
+                **{
                     **request_info,
                     "verdict": "accepted" if verdict.accepted else "rejected",
                     "http_status": verdict.http_status,
@@ -372,8 +370,7 @@ class Provider:
                     "notes": verdict.notes,
                     "doctor": verdict.doctor,
                     **fields,
-                    "latency_ms": round((time.perf_counter() - started) * 1000, 3),
-                }
+                },
             )
         )
 

@@ -18,10 +18,10 @@ import operator
 import sys
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import MISSING, asdict, dataclass, field, fields, replace
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from ..masking import printable
 
@@ -57,7 +57,7 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class JournalEntry:
     """One request the sandbox received and how it answered."""
 
@@ -89,23 +89,6 @@ class JournalEntry:
     partner_reference_no: str = ""
     #: A note still to be worked out (the signature doctor's reason), run when the row is read.
     doctor: Callable[[], str | None] | None = field(default=None, repr=False, compare=False)
-
-    @classmethod
-    def of(cls, values: Mapping[str, Any]) -> JournalEntry:
-        """``JournalEntry(**values)``, made in one step: the sandbox makes one per request.
-
-        The generated ``__init__`` of a frozen dataclass sets each of the 19 fields through
-        ``object.__setattr__``; this fills the instance's ``__dict__`` at once (same entry, about
-        half the time). Unknown or missing fields take ``__init__``'s way, and its TypeError.
-        """
-        keys = values.keys()
-        if not (keys >= _REQUIRED and keys <= _FIELD_NAMES):
-            return cls(**values)
-        entry = object.__new__(cls)
-        state = entry.__dict__
-        state.update(_DEFAULTS)
-        state.update(values)
-        return entry
 
     def resolved(self) -> JournalEntry:
         """This entry with its deferred doctor note worked out and added to ``notes``."""
@@ -158,11 +141,6 @@ class JournalEntry:
         # Escaped once, as a whole: the same characters as escaping each field (the text around
         # them is printable), in one C-level check for the usual, all-printable line.
         return printable(text)
-
-
-_FIELD_NAMES = frozenset(f.name for f in fields(JournalEntry))
-_REQUIRED = frozenset(f.name for f in fields(JournalEntry) if f.default is MISSING and f.default_factory is MISSING)
-_DEFAULTS = {f.name: f.default for f in fields(JournalEntry) if f.default is not MISSING}
 
 
 def _size(texts: tuple[str, ...], notes: tuple[str, ...], doctor: object) -> int:
