@@ -982,3 +982,18 @@ def test_the_usual_answer_is_exactly_starlette_s_json_response(status, content):
     slow = JSONResponse(content, status_code=status, headers=headers)
     assert (fast.status_code, fast.body, fast.raw_headers) == (slow.status_code, slow.body, slow.raw_headers)
     assert fast.background is None and dict(fast.headers) == dict(slow.headers)
+
+
+def test_journal_rows_share_the_texts_that_repeat_and_keep_their_own_values(private_key, public_key, http):
+    """uvicorn decodes the method and path anew per request: rows keep one shared copy (less memory per row)."""
+    with Sandbox(SandboxConfig(clock=frozen), clients={CLIENT: public_key}) as sandbox:
+        for _ in range(2):
+            req = signed(private_key)
+            assert http.post(sandbox.token_url(), headers=req.headers, content=req.content).status_code == 200
+        bad = signed(private_key, X_CLIENT_KEY="MCP-OTHER")
+        http.post(sandbox.token_url("snap"), headers=bad.headers, content=bad.content)
+        first, second, third = sandbox.journal.entries()
+    for name in ("method", "path", "client_key", "response_code"):
+        assert getattr(first, name) == getattr(second, name) and getattr(first, name) is getattr(second, name)
+    assert first.jti != second.jti and first.token != second.token
+    assert (third.path, third.client_key, third.response_code) == (PATHS["snap"], "MCP-OTHER", "4017300")

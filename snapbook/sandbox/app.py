@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -347,9 +348,12 @@ class Provider:
 
     def record(self, request_info: dict[str, Any], started: float, **fields: Any) -> None:
         self.journal.append(
-            JournalEntry(
-                latency_ms=round((time.perf_counter() - started) * 1000, 3),
-                **{**request_info, **fields},  # fields override what the request said (e.g. client_key)
+            _journal_row(
+                {
+                    **request_info,
+                    **fields,  # fields override what the request said (e.g. client_key)
+                    "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+                }
             )
         )
 
@@ -359,9 +363,8 @@ class Provider:
         """:meth:`record` the answer a :class:`Verdict` gave; ``fields`` add to or override it."""
         # record(), inlined: one merged dict per row instead of three (this runs for every request).
         self.journal.append(
-            JournalEntry(
-                latency_ms=round((time.perf_counter() - started) * 1000, 3),
-                **{
+            _journal_row(
+                {
                     **request_info,
                     "verdict": "accepted" if verdict.accepted else "rejected",
                     "http_status": verdict.http_status,
@@ -370,9 +373,26 @@ class Provider:
                     "notes": verdict.notes,
                     "doctor": verdict.doctor,
                     **fields,
-                },
+                    "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+                }
             )
         )
+
+
+#: Row fields that repeat from request to request (the same method, path, client and code all
+#: through a run; the masked token of every service call made with it), which uvicorn and the
+#: checks make anew for each: rows share one copy of each (``sys.intern``; a text no row uses
+#: any more is released), 200-350 B less per row kept.
+_REPEATED_TEXTS = ("method", "path", "client_key", "response_code", "token")
+
+
+def _journal_row(fields: dict[str, Any]) -> JournalEntry:
+    """The journal row of these fields, its repeated texts shared with the rows before it."""
+    for name in _REPEATED_TEXTS:
+        value = fields.get(name)
+        if type(value) is str:
+            fields[name] = sys.intern(value)
+    return JournalEntry(**fields)
 
 
 def _request_info(scope: Scope, provider: Provider, product: str) -> tuple[dict[str, Any], dict[str, str]]:
