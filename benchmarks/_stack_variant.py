@@ -97,6 +97,14 @@ def main(argv: list[str]) -> None:
     ):  # snapbook sandbox itself, in this process; cli:PAUSE[:SWITCH] sets two knobs
         from snapbook.cli import main as cli_main
 
+        if argv[0].startswith("cligc"):  # experiment: startup objects frozen out of the collector's way
+            import gc
+
+            import snapbook.cli.sandbox  # noqa: F401
+            import snapbook.sandbox  # noqa: F401
+
+            gc.collect()
+            gc.freeze()
         if argv[0].startswith("cliquiet"):  # experiment: the CLI with no journal listener (no console lines)
             from snapbook.sandbox import Journal
 

@@ -58,6 +58,7 @@ def proc_counts(pid: int) -> tuple[int, int, int, int]:
 
 
 def start(variant: str, ctx: Context, env: dict[str, str], route: str = "service", pin: bool = False):
+    variant, _, tree = variant.partition("@")  # VARIANT@DIR: the same variant from another checkout
     if variant.startswith("cli"):
         cmd = [
             python(),
@@ -83,9 +84,12 @@ def start(variant: str, ctx: Context, env: dict[str, str], route: str = "service
         if app == "floor" and route == "token":
             app = "tokenfloor"
         cmd = [python(), "-m", "benchmarks._stack_variant", app, runner, "{port}", str(ctx.public_pem)]
+    if tree:
+        cmd = ["env", "-C", tree, *cmd]
     if pin:  # the server on CPU 1, the load generator on CPU 0: less scheduler noise between rounds
         cmd = ["taskset", "-c", "1", *cmd]
-    return _start(variant.replace(":", "-").replace(".", "_"), cmd, ctx, probe="/", env=env)
+    name = (variant + ("-" + Path(tree).name if tree else "")).replace(":", "-").replace(".", "_")
+    return _start(name, cmd, ctx, probe="/", env=env)
 
 
 def main() -> None:

@@ -307,7 +307,7 @@ def _check_table(
     # 4. mandatory headers
     values: dict[str, str] = {}
     for name, lower in _MANDATORY_LOWER:
-        found = table.get(lower, [])
+        found = table.get(lower, ())
         if len(found) > 1:
             notes.append(f"header {name} was sent {len(found)} times; the first is used")
         value = found[0].strip() if found else ""
@@ -333,7 +333,8 @@ def _check_table(
         parsed = _parsed_timestamp(timestamp, strict)
     except TimestampError as exc:
         return reject(400, "01", "Invalid Field Format [X-TIMESTAMP]", [*notes, exc.message])
-    notes.extend(f"X-TIMESTAMP: {n}" for n in parsed.notes)
+    if parsed.notes:
+        notes.extend(f"X-TIMESTAMP: {n}" for n in parsed.notes)
 
     # 7. freshness
     if freshness_seconds is not None:
