@@ -244,9 +244,13 @@ def test_one_failing_cut_does_not_spare_the_other_requests_their_deadline(privat
     """A clock that breaks while a request is cut (here: naive datetimes) must not stop the sweep."""
     from datetime import datetime
 
-    with Sandbox(SandboxConfig(request_timeout=0.5, keep_alive_timeout=30.0, clock=lambda: datetime(2026, 1, 1))) as sb:
-        with socket.create_connection(("127.0.0.1", sb.port), timeout=5) as first, \
-                socket.create_connection(("127.0.0.1", sb.port), timeout=5) as second:
+    with Sandbox(
+        SandboxConfig(request_timeout=0.5, keep_alive_timeout=30.0, clock=lambda: datetime(2026, 1, 1))
+    ) as sb:
+        with (
+            socket.create_connection(("127.0.0.1", sb.port), timeout=5) as first,
+            socket.create_connection(("127.0.0.1", sb.port), timeout=5) as second,
+        ):
             first.sendall(f"POST {TOKEN_PATH} HTTP/1.1\r\nHost: a\r\n".encode())
             time.sleep(0.3)
             second.sendall(f"POST {TOKEN_PATH} HTTP/1.1\r\nHost: a\r\n".encode())
@@ -499,4 +503,45 @@ def test_cli_names_the_variable_when_the_sandbox_url_is_unusable(tmp_path, priva
     monkeypatch.setenv("SNAPBOOK_SANDBOX_URL", "127.0.0.1:9")  # no scheme
     assert main(["token", "--env", "sandbox", "--client-key", CLIENT, "--key", str(key)]) == 2
     err = capsys.readouterr().err
-    assert "SNAPBOOK_SANDBOX_URL" in err and "export SNAPBOOK_SANDBOX_URL=" in err and "sandbox_url=" not in err
+    assert (
+        "SNAPBOOK_SANDBOX_URL" in err and "export SNAPBOOK_SANDBOX_URL=" in err and "sandbox_url=" not in err
+    )
+
+
+def test_an_idle_connection_after_an_answer_is_closed_by_the_sweep(private_key):
+    """The keep-alive after each answer is kept by the server's sweep, not a timer: it still closes."""
+    with Sandbox(SandboxConfig(request_timeout=2.0, keep_alive_timeout=0.6)) as sandbox:
+        sandbox.register(CLIENT, private_key.public_key())
+        with socket.create_connection(("127.0.0.1", sandbox.port), timeout=5) as sock:
+            sock.sendall(b"GET /openapi.json HTTP/1.1\r\nHost: a\r\n\r\n")
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += sock.recv(65536)
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = int(
+                next(
+                    v
+                    for k, _, v in (h.partition(b":") for h in head.split(b"\r\n"))
+                    if k.lower() == b"content-length"
+                )
+            )
+            while len(body) < length:
+                body += sock.recv(65536)
+            answered = time.monotonic()
+            assert not _closed_within(sock, 0.4), "closed before its keep-alive"
+            assert _closed_within(sock, 2.0), "an idle connection stayed open after its answer"
+            assert time.monotonic() - answered < 1.5
+
+
+def test_many_answers_on_one_connection_leave_no_timers_behind(private_key):
+    """uvicorn armed and cancelled a keep-alive timer per answer; under the sweep's timer the cancelled
+    ones piled up in the loop's heap. Now the loop holds no more timers after 300 answers than after 1."""
+    with Sandbox(SandboxConfig(keep_alive_timeout=30.0)) as sandbox, httpx.Client() as client:
+        url = sandbox.base_url + "/openapi.json"
+        assert client.get(url).status_code == 200
+        protocol = next(iter(sandbox._runner._server.server_state.connections))  # type: ignore[union-attr]
+        loop = protocol.loop
+        before = len(loop._scheduled)  # type: ignore[attr-defined]
+        for _ in range(300):
+            assert client.get(url).status_code == 200
+        assert len(loop._scheduled) <= before + 1 <= 3  # type: ignore[attr-defined]

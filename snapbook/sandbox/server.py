@@ -129,15 +129,36 @@ class _HeadWithBody:
         return getattr(self._transport, name)
 
 
-class _DeadlineSweep:
-    """One timer per server that cuts requests past their deadline, instead of one timer per request.
+class _IdleDeadline:
+    """When a connection's keep-alive ends: what uvicorn's keep-alive timer was, for the sweep to check.
 
-    A per-request ``loop.call_later`` (armed on a request's first byte, cancelled when it is
-    complete) costs a timer handle, a heap push and, once cancelled, a heap clean-up on every
-    request; the sweep costs one attribute store per request and one pass over the open
-    connections every ``interval`` (a tenth of the shortest ``request_timeout``, 0.05 to 1 s).
-    A request is cut between ``request_timeout`` and ``request_timeout + interval`` after its
-    first byte. The timer runs only while connections are open.
+    uvicorn arms a ``loop.call_later`` after every answer and cancels it when the next request
+    arrives. Under the sweep's live timer, those cancelled handles cannot leave the top of the
+    loop's heap: they pile up to a hundred or more, and every push compares through Python.
+    This has the handle's ``cancel()``, which is all uvicorn calls on it.
+    """
+
+    __slots__ = ("cancelled", "when")
+
+    def __init__(self, when: float) -> None:
+        self.when = when
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class _DeadlineSweep:
+    """One timer per server for every connection's deadlines, instead of timers per request.
+
+    Per-request ``loop.call_later`` timers (a request's deadline, armed on its first byte and
+    cancelled when it is complete; the keep-alive after each answer) cost a timer handle, a
+    heap push and, once cancelled, a heap clean-up on every request; the sweep costs an
+    attribute store or two per request and one pass over the open connections every
+    ``interval`` (a tenth of the shortest ``request_timeout`` or keep-alive, 0.05 to 1 s). A
+    request is cut between ``request_timeout`` and ``request_timeout + interval`` after its
+    first byte, an idle connection closed between its keep-alive and that plus ``interval``.
+    The timer runs only while connections are open.
     """
 
     __slots__ = ("_connections", "_handle", "_loop", "interval")
@@ -150,9 +171,9 @@ class _DeadlineSweep:
         self._handle: asyncio.TimerHandle | None = None
         self.interval = min(1.0, max(0.05, request_timeout / 10))
 
-    def arm(self, request_timeout: float) -> None:
-        """Sweep from now on, at least every tenth of ``request_timeout`` (a connection was opened)."""
-        self.interval = min(self.interval, max(0.05, request_timeout / 10))
+    def arm(self, request_timeout: float, keep_alive: float) -> None:
+        """Sweep from now on, at least every tenth of the shorter timeout (a connection was opened)."""
+        self.interval = min(self.interval, max(0.05, min(request_timeout, keep_alive) / 10))
         if self._handle is None:
             self._handle = self._loop.call_later(self.interval, self._sweep)
 
@@ -163,13 +184,17 @@ class _DeadlineSweep:
             for connection in list(self._connections):  # a cut connection leaves the set meanwhile
                 if isinstance(connection, SandboxProtocol):
                     started = connection.request_started
-                    if started is not None and now - started >= connection.request_timeout:
-                        try:
+                    idle = connection.timeout_keep_alive_task
+                    try:
+                        if started is not None and now - started >= connection.request_timeout:
                             connection._request_timed_out()
-                        except Exception as exc:  # noqa: BLE001 - one failure must not spare the others
-                            self._loop.call_exception_handler(
-                                {"message": "snapbook: cutting a request past its deadline failed", "exception": exc}
-                            )
+                        elif type(idle) is _IdleDeadline and not idle.cancelled and now >= idle.when:
+                            connection.timeout_keep_alive_task = None
+                            connection.timeout_keep_alive_handler()
+                    except Exception as exc:  # noqa: BLE001 - one failure must not spare the others
+                        self._loop.call_exception_handler(
+                            {"message": "snapbook: closing a connection past its deadline failed", "exception": exc}
+                        )
         finally:  # rescheduled whatever happened above: no request escapes its deadline
             if self._connections and self._handle is None:
                 self._handle = self._loop.call_later(self.interval, self._sweep)
@@ -233,11 +258,21 @@ class SandboxProtocol(H11Protocol):
             self.connections.discard(self)
             transport.abort()
             return
-        # uvicorn arms its keep-alive timer only after a response: arm it for the first request too.
-        self.timeout_keep_alive_task = self.loop.call_later(
-            self.timeout_keep_alive, self.timeout_keep_alive_handler
-        )
-        self.deadlines.arm(self.request_timeout)
+        # uvicorn arms its keep-alive only after a response: arm it for the first request too.
+        self.timeout_keep_alive_task = _IdleDeadline(self.opened_at + self.timeout_keep_alive)  # type: ignore[assignment]
+        self.deadlines.arm(self.request_timeout, self.timeout_keep_alive)
+
+    def on_response_complete(self) -> None:
+        """uvicorn's, with the keep-alive left to the server's sweep (an :class:`_IdleDeadline`, no timer)."""
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self._unset_keepalive_if_required()
+        self.timeout_keep_alive_task = _IdleDeadline(self.loop.time() + self.timeout_keep_alive)  # type: ignore[assignment]
+        self.flow.resume_reading()  # unpause reads if needed
+        if self.conn.our_state is h11.DONE and self.conn.their_state is h11.DONE:  # pipelined requests
+            self.conn.start_next_cycle()
+            self.handle_events()
 
     def _make_room(self) -> bool:
         """Close the oldest connection that is idle or still sending its request; False if none is."""
@@ -299,8 +334,9 @@ class SandboxProtocol(H11Protocol):
         super().handle_events()
         if self.conn.their_state in (h11.DONE, h11.MUST_CLOSE, h11.CLOSED, h11.ERROR):
             self._request_done()
-        # The request task was created above but has not run yet: the scope can still be tagged,
-        # and its answer's head and body can be made one write.
+        # A new request: its task was created above but has not run yet, so its scope can still
+        # be tagged and its answer's head and body made one write (once per request: uvicorn
+        # calls this again after the answer, for pipelined requests).
         cycle = self.cycle
         if cycle is not None and cycle.transport is self.transport and not cycle.response_started:
             one_write = self._one_write
@@ -308,8 +344,7 @@ class SandboxProtocol(H11Protocol):
                 one_write = self._one_write = _HeadWithBody(self.transport)
             one_write.next_answer(cycle)
             cycle.transport = one_write  # type: ignore[assignment]
-        if self.scope is not None:
-            self.scope.setdefault("extensions", {})[TRANSPORT_SCOPE_KEY] = self.transport  # type: ignore[typeddict-unknown-key]
+            cycle.scope.setdefault("extensions", {})[TRANSPORT_SCOPE_KEY] = self.transport  # type: ignore[typeddict-unknown-key]
 
     def send_400_response(self, msg: str) -> None:
         provider = getattr(getattr(self.config.app, "state", None), "provider", None)
