@@ -1101,3 +1101,14 @@ def test_a_slow_notification_never_blocks_other_requests(env):
         silent.close()
     assert r.status_code == 200 and answered_in < 1.0  # while the delivery still waits (2 s per attempt)
     assert outcome["notification"]["delivered"] is False and len(outcome["notification"]["attempts"]) == 4
+
+
+def test_calls_with_one_token_share_its_masked_text_in_the_journal_a_new_token_does_not(env):
+    """A token serves every call for its 15 minutes: the rows keep one copy of its masked form."""
+    for _ in range(2):
+        assert env.call(BALANCE, {"accountNo": "1234567890"}).status_code == 200
+    env.token = env.new_token()
+    assert env.call(BALANCE, {"accountNo": "1234567890"}).status_code == 200
+    first, second, third = (r for r in env.sb.journal.entries() if r.path == BALANCE)
+    assert first.token == second.token and first.token is second.token and "…" in first.token
+    assert third.token != first.token and third.jti != first.jti
