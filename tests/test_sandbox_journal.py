@@ -53,3 +53,28 @@ def test_a_row_is_compact_and_still_a_frozen_dataclass():
     assert dataclasses.replace(entry, path="/other").path == "/other"
     assert dataclasses.asdict(entry)["notes"] == ("a",)
     assert pickle.loads(pickle.dumps(entry)) == entry
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {},
+        {"path": "/caf\u00e9", "client_key": "\u043a\u043b\u044e\u0447", "signature": "abc\u2026def (344 chars)"},
+        {"response_message": "\U0001f600 emoji", "notes": ("n\u00f6te", "plain")},
+        {"client_key": 12345},  # not text: the careful path
+    ],
+)
+def test_a_row_s_size_counts_each_text_as_sys_getsizeof_does(extra):
+    """The size that bounds the journal's memory: every text field and note at sys.getsizeof's count."""
+    import sys
+
+    from snapbook.sandbox.journal import _DOCTOR_BYTES, _ROW_OVERHEAD, _TEXT_FIELDS
+
+    entry = JournalEntry(**{**ROW, **extra})
+    expected = (
+        _ROW_OVERHEAD
+        + sum(sys.getsizeof(getattr(entry, name)) for name in _TEXT_FIELDS)
+        + sum(sys.getsizeof(n) for n in entry.notes)
+        + (_DOCTOR_BYTES if entry.doctor is not None else 0)
+    )
+    assert entry.size() == expected

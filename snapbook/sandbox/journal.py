@@ -145,12 +145,14 @@ class JournalEntry:
 
 def _size(texts: tuple[str, ...], notes: tuple[str, ...], doctor: object) -> int:
     """:meth:`JournalEntry.size` of a row with these text fields, notes and doctor."""
-    return (
-        _ROW_OVERHEAD
-        + sum(map(sys.getsizeof, texts))
-        + sum(map(sys.getsizeof, notes))
-        + (_DOCTOR_BYTES if doctor is not None else 0)
-    )
+    try:  # str.__sizeof__ is sys.getsizeof for a str (not a GC object: no header added), a quarter the cost
+        text_bytes = sum(map(_str_sizeof, texts)) + sum(map(_str_sizeof, notes))
+    except TypeError:  # a field that is not a str
+        text_bytes = sum(map(sys.getsizeof, texts)) + sum(map(sys.getsizeof, notes))
+    return _ROW_OVERHEAD + text_bytes + (_DOCTOR_BYTES if doctor is not None else 0)
+
+
+_str_sizeof = str.__sizeof__
 
 
 class Journal:
