@@ -61,7 +61,9 @@ class Server:
         self.stop()
 
 
-def _start(name: str, cmd: list[str], ctx: Context, probe: str, env: dict[str, str] | None = None) -> Server:
+def _start(
+    name: str, cmd: list[str], ctx: Context, probe: str, env: dict[str, str] | None = None, start_s: float = 30.0
+) -> Server:
     port = free_port()
     cmd = [c.replace("{port}", str(port)) for c in cmd]
     log = ctx.tmp / f"{name}-{port}.log"
@@ -69,7 +71,7 @@ def _start(name: str, cmd: list[str], ctx: Context, probe: str, env: dict[str, s
         # The sandbox CLI prints one line per request: send it to a file, as a user would see it in a terminal.
         proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env or child_env(), cwd=ROOT)
     server = Server(name, proc, port, log)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + start_s
     while True:
         if proc.poll() is not None:
             raise RuntimeError(f"{name} exited with {proc.returncode}: {log.read_text(errors='replace')[-500:]}")
@@ -80,7 +82,7 @@ def _start(name: str, cmd: list[str], ctx: Context, probe: str, env: dict[str, s
             pass
         if time.monotonic() > deadline:
             server.stop()
-            raise RuntimeError(f"{name} did not answer on port {port} within 30 s")
+            raise RuntimeError(f"{name} did not answer on port {port} within {start_s:g} s")
         time.sleep(0.05)
 
 

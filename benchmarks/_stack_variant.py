@@ -6,7 +6,10 @@ APP: ``floor`` (``_service_floor``), ``tokenfloor`` (``_bare_app``'s RSA verify 
 registered with its secret, no journal listener). RUNNER: ``thread-nohold`` (``thread`` without ``_HeadWithBody``), ``uvicorn`` (``uvicorn.run`` in the
 main thread, stock h11 protocol, as the uvicorn CLI) or ``thread`` (snapbook's ``ServerThread``:
 ``SandboxProtocol`` in a background thread, the main thread waiting, as ``snapbook sandbox``).
-Secrets come from the environment, as for the benchmark's servers. Stops on SIGTERM.
+APP may carry experiment knobs: ``+jN`` (a journal of N rows), ``+nogc`` (the collector off),
+``+freeze`` (startup objects frozen out of the collector's way). ``cli`` / ``cliquiet`` /
+``cligc`` run ``snapbook sandbox`` itself (see ``ab_stack.py``). Secrets come from the
+environment, as for the benchmark's servers. Stops on SIGTERM.
 """
 
 from __future__ import annotations
@@ -57,9 +60,17 @@ def _app(name: str, public_pem: str):
     return app
 
 
-def _NoHold(transport, loop):
+class _NoHold:
     """The connection's own transport: what SandboxProtocol uses without its one-write answers."""
-    return transport
+
+    def __init__(self, transport) -> None:
+        self._transport = transport
+
+    def next_answer(self, cycle) -> None:
+        pass
+
+    def __getattr__(self, name: str):
+        return getattr(self._transport, name)
 
 
 def _count_gc() -> None:

@@ -1,15 +1,22 @@
-"""Same-harness A/B of the service route: one app or one runner swapped at a time (issue 12).
+"""Same-harness A/B of the service (or token) route: one app or one runner swapped at a time (issue 12).
 
-    python -m benchmarks.ab_stack [--rounds 6] [--count 3000] [VARIANT ...]
+    python -m benchmarks.ab_stack [--route token] [--rounds 6] [--count 3000] [--pin] [VARIANT ...]
 
 VARIANT is ``APP:RUNNER`` (APP ``floor`` or ``sandbox``, RUNNER ``uvicorn`` or ``thread``, see
 ``_stack_variant.py``) or ``cli`` (``snapbook sandbox``, as the benchmark runs it; ``cli:PAUSE``
 and ``cli:PAUSE:SWITCH`` set its console's pause after a batch and ``sys.setswitchinterval``);
-default: the first five. Every server gets the same balance inquiries (signed with ``hmac``, each with its own
-X-EXTERNAL-ID) from the raw load generator (16 keep-alive connections), rounds alternating
-between the servers with the order rotated each round. Server CPU per answered request is read
-from ``/proc/PID/task/*/schedstat`` (nanoseconds) around each round, per thread: the busiest
-thread (the event loop) and the rest. Prints the medians over the rounds, and the load average.
+default: the first five. Experiments: ``sandbox+j1000:RUNNER`` (a journal of 1,000 rows),
+``+nogc``, ``+freeze``; ``cliquiet`` (the CLI with no journal listener: no console lines),
+``cligc`` (the CLI with its startup objects frozen out of the collector's way); any variant
+``@DIR`` runs from another checkout (``cli@../before``). Every server gets the same requests
+(balance inquiries signed with ``hmac``, each with its own X-EXTERNAL-ID; or signed token
+requests) from the raw load generator (16 keep-alive connections), rounds alternating between
+the servers with the order rotated each round. Server CPU per answered request is read from
+``/proc/PID/task/*/schedstat`` (nanoseconds) around each round, per thread: the busiest thread
+(the event loop) and the rest; minor page faults per request from ``/proc``. ``--pin`` puts
+the servers on CPU 1 and the generator on CPU 0. Prints the medians over the rounds, and the
+load average. Rounds of one server still vary by ±15 % here: read only differences seen in
+several runs, or count instructions instead (``instructions.py``).
 """
 
 from __future__ import annotations
@@ -57,7 +64,16 @@ def proc_counts(pid: int) -> tuple[int, int, int, int]:
     return int(fields[11]), int(fields[12]), switches, int(fields[7])
 
 
-def start(variant: str, ctx: Context, env: dict[str, str], route: str = "service", pin: bool = False):
+def start(
+    variant: str,
+    ctx: Context,
+    env: dict[str, str],
+    route: str = "service",
+    pin: bool = False,
+    prefix: tuple[str, ...] = (),
+    start_s: float = 30.0,
+):
+    """One server of ``variant`` in its own process (``prefix``: a command to run it under, e.g. valgrind)."""
     variant, _, tree = variant.partition("@")  # VARIANT@DIR: the same variant from another checkout
     if variant.startswith("cli"):
         cmd = [
@@ -84,12 +100,13 @@ def start(variant: str, ctx: Context, env: dict[str, str], route: str = "service
         if app == "floor" and route == "token":
             app = "tokenfloor"
         cmd = [python(), "-m", "benchmarks._stack_variant", app, runner, "{port}", str(ctx.public_pem)]
+    cmd = [*prefix, *cmd]
     if tree:
         cmd = ["env", "-C", tree, *cmd]
     if pin:  # the server on CPU 1, the load generator on CPU 0: less scheduler noise between rounds
         cmd = ["taskset", "-c", "1", *cmd]
     name = (variant + ("-" + Path(tree).name if tree else "")).replace(":", "-").replace(".", "_")
-    return _start(name, cmd, ctx, probe="/", env=env)
+    return _start(name, cmd, ctx, probe="/", env=env, start_s=start_s)
 
 
 def main() -> None:

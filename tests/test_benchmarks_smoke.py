@@ -84,3 +84,19 @@ def test_quick_run_writes_the_table(tmp_path):
     assert markdown.count("\n| signing |") == sum(r["area"] == "signing" for r in rows)
     assert "Machine:" in markdown and "Command:" in markdown and "Date:" in markdown
     assert "results.md" in proc.stderr
+
+
+def test_instructions_reads_the_totals_of_a_callgrind_dump(tmp_path):
+    """benchmarks/instructions.py needs valgrind to run; its reading of a dump is checked here."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        from benchmarks.instructions import _totals
+    finally:
+        sys.path.remove(str(ROOT))
+    dump = tmp_path / "callgrind.out.1"
+    dump.write_text("version: 1\ncmd: python\nevents: Ir Dr Dw\nfn=(1) main\n0 5 1 1\nsummary: 1200 300 40\n")
+    assert _totals(str(dump)) == {"Ir": 1200, "Dr": 300, "Dw": 40}
+    dump.write_text("events: Ir\ntotals: 77\n")
+    assert _totals(str(dump)) == {"Ir": 77}
+    dump.write_text("events: Ir\n")  # cut short: no totals
+    assert _totals(str(dump)) == {}
