@@ -111,7 +111,7 @@ def main(argv: list[str]) -> None:
         if argv[0].startswith("cligc"):  # experiment: startup objects frozen out of the collector's way
             import gc
 
-            import snapbook.cli.sandbox  # noqa: F401
+            import snapbook.cli.sandbox
             import snapbook.sandbox  # noqa: F401
 
             gc.collect()

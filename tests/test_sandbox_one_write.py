@@ -163,3 +163,19 @@ def test_the_running_sandbox_still_sends_whole_framed_answers() -> None:
             while len(body) < length:
                 body += sock.recv(65536)
             assert head.startswith(b"HTTP/1.1 200") and len(body) == length
+
+
+def test_pipelined_requests_are_answered_in_order_each_in_one_piece() -> None:
+    """Two requests in one packet: the second is served when the first is answered (on_response_complete)."""
+    with Sandbox(port=0) as sandbox, socket.create_connection(("127.0.0.1", sandbox.port), timeout=5) as sock:
+        sock.sendall(
+            b"GET /openapi.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+            b"POST /v1.0/access-token/b2b HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n\r\n{}"
+        )
+        first, body, rest = _read_answer(sock)
+        assert first.startswith(b"HTTP/1.1 200") and body.startswith(b"{")
+        second, answer, rest = _read_answer(sock, rest)
+        assert second.startswith(b"HTTP/1.1 400") and b"responseCode" in answer and rest == b""
+        sock.sendall(b"GET /openapi.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        third, _, _ = _read_answer(sock)
+        assert third.startswith(b"HTTP/1.1 200")
