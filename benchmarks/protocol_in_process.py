@@ -1,6 +1,6 @@
 """The service route and its floor through uvicorn's h11 protocol in-process, with no socket (issue 12).
 
-    python -m benchmarks.protocol_in_process [--calls 3000] [--rounds 5]
+    python -m benchmarks.protocol_in_process [--route token] [--calls 3000] [--rounds 5] [--protocol sandbox]
 
 Three rungs between "the application alone" and "real HTTP under load", each for the floor
 (``_service_floor``) and the sandbox app (the client registered with its secret), interleaved
@@ -14,7 +14,10 @@ call by call (A B B A ...) with medians over all calls of a round:
   otherwise do to the caches, approximated by a fixed amount of unrelated Python work
   (parsing and serialising one more request with a separate h11 connection).
 
-The gap sandbox minus floor at each rung says where the extra per-request CPU appears.
+The gap sandbox minus floor at each rung says where the extra per-request CPU appears. With
+``--protocol sandbox`` the sandbox app goes through ``SandboxProtocol`` (its runner's protocol:
+deadlines on the sweep, one-write answers) instead of stock ``H11Protocol``; the floor always
+takes the stock one, as under the uvicorn CLI.
 """
 
 from __future__ import annotations
@@ -94,6 +97,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--route", choices=("service", "token"), default="service")
+    parser.add_argument("--protocol", choices=("h11", "sandbox"), default="h11", help="the sandbox side's protocol")
     args = parser.parse_args()
     from snapbook.keys import generate_private_key
     from snapbook.sandbox import SandboxConfig, create_app
@@ -122,7 +126,10 @@ def main() -> None:
         apps = {"floor": (floor, "/floor" + TOKEN_PATH), "sandbox": (sandbox, TOKEN_PATH)}
         token_pool = signed_pool(key, 60)
     loop = asyncio.new_event_loop()
-    conns = {name: _connection(app, loop) for name, (app, _) in apps.items()}
+    from snapbook.sandbox.server import SandboxProtocol
+
+    protocols = {"floor": H11Protocol, "sandbox": SandboxProtocol if args.protocol == "sandbox" else H11Protocol}
+    conns = {name: _connection(app, loop, protocols[name]) for name, (app, _) in apps.items()}
 
     async def via_app(name: str, headers: dict[str, str], body: bytes) -> None:
         app, path = apps[name]

@@ -510,27 +510,21 @@ def test_cli_names_the_variable_when_the_sandbox_url_is_unusable(tmp_path, priva
 
 def test_an_idle_connection_after_an_answer_is_closed_by_the_sweep(private_key):
     """The keep-alive after each answer is kept by the server's sweep, not a timer: it still closes."""
+    import http.client
+
     with Sandbox(SandboxConfig(request_timeout=2.0, keep_alive_timeout=0.6)) as sandbox:
-        sandbox.register(CLIENT, private_key.public_key())
-        with socket.create_connection(("127.0.0.1", sandbox.port), timeout=5) as sock:
-            sock.sendall(b"GET /openapi.json HTTP/1.1\r\nHost: a\r\n\r\n")
-            data = b""
-            while b"\r\n\r\n" not in data:
-                data += sock.recv(65536)
-            head, _, body = data.partition(b"\r\n\r\n")
-            length = int(
-                next(
-                    v
-                    for k, _, v in (h.partition(b":") for h in head.split(b"\r\n"))
-                    if k.lower() == b"content-length"
-                )
-            )
-            while len(body) < length:
-                body += sock.recv(65536)
+        conn = http.client.HTTPConnection("127.0.0.1", sandbox.port, timeout=5)
+        try:
+            conn.request("GET", "/openapi.json")
+            answer = conn.getresponse()
+            assert answer.status == 200 and answer.read().startswith(b"{")
             answered = time.monotonic()
-            assert not _closed_within(sock, 0.4), "closed before its keep-alive"
-            assert _closed_within(sock, 2.0), "an idle connection stayed open after its answer"
+            assert conn.sock is not None, "the connection was not kept alive"
+            assert not _closed_within(conn.sock, 0.4), "closed before its keep-alive"
+            assert _closed_within(conn.sock, 2.0), "an idle connection stayed open after its answer"
             assert time.monotonic() - answered < 1.5
+        finally:
+            conn.close()
 
 
 def test_many_answers_on_one_connection_leave_no_timers_behind(private_key):
