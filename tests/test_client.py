@@ -22,6 +22,7 @@ from email.utils import format_datetime
 
 import httpx
 import pytest
+from _clock import HandClock
 
 import snapbook
 from snapbook.client import (
@@ -74,17 +75,11 @@ def loopback_only(monkeypatch):
     monkeypatch.setattr(socket, "getaddrinfo", guarded)
 
 
-class FakeClock:
-    """A clock that only moves when told to (or when the injected sleep sleeps)."""
+class FakeClock(HandClock):
+    """A clock that only moves when told to (or when the injected sleep sleeps), from START."""
 
     def __init__(self, start: datetime = START) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
+        super().__init__(start)
 
 
 class Sleeps(list):

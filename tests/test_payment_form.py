@@ -14,6 +14,7 @@ import threading
 from datetime import datetime, timedelta
 
 import pytest
+from _clock import HandClock
 
 from snapbook import payment
 from snapbook.client.service import ServiceClient
@@ -29,16 +30,6 @@ SECRET = "payment-form-test-secret-Zq81xW"
 T0 = datetime(2026, 1, 15, 10, 0, 0, tzinfo=JAKARTA)
 
 
-class Clock:
-    """One clock for the sandbox, the client, the receiver and the form: moved by hand."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 _refs = itertools.count(1)
 
 
@@ -52,7 +43,7 @@ _ids = itertools.count(10**15)
 @pytest.fixture
 def world(private_key):
     """A sandbox with a moving clock, the merchant's receiver and service client, and a form on them."""
-    clock = Clock(T0)
+    clock = HandClock(T0)  # one clock for the sandbox, the client, the receiver and the form
     with Sandbox(SandboxConfig(clock=clock, notify_backoff=0.05)) as sb, \
             NotificationReceiver(SECRET, clock=clock) as receiver:
         sb.register(CLIENT, private_key.public_key(), secret=SECRET, partner_id=PARTNER)
@@ -218,7 +209,7 @@ def test_transport_failure_is_a_notice(world):
 
 def test_a_refused_notification_shows_why_and_the_status_stays(private_key):
     """A receiver with the wrong secret: the verdict says refused and names the reason."""
-    clock = Clock(T0)
+    clock = HandClock(T0)  # one clock for the sandbox, the client, the receiver and the form
     with Sandbox(SandboxConfig(clock=clock, notify_backoff=0.01, notify_retries=0)) as sb, \
             NotificationReceiver("not-the-registered-secret", clock=clock) as receiver:
         sb.register(CLIENT, private_key.public_key(), secret=SECRET, partner_id=PARTNER)

@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+from _clock import HandClock
 
 from snapbook.errors import ConfigError, KeyKindError, SnapbookError, SnapResponseError
 from snapbook.keys import public_key_bytes, save_public_key
@@ -49,14 +50,6 @@ PATHS = {
 
 def frozen() -> datetime:
     return T
-
-
-class MutableClock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture(scope="module")
@@ -398,7 +391,7 @@ def test_expires_in_as_number(private_key, public_key, http):
 
 
 def test_validate_token_python_and_endpoint(private_key, public_key, http):
-    clock = MutableClock(T)
+    clock = HandClock(T)
     with Sandbox(SandboxConfig(clock=clock, token_lifetime=900), clients={CLIENT: public_key}) as sandbox:
         req = signed(private_key)
         token = http.post(sandbox.token_url(), headers=req.headers, content=req.content).json()["accessToken"]

@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 import pytest
+from _clock import HandClock
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
@@ -40,13 +41,6 @@ QUERY = "/v1.0/qr/qr-mpm-query"
 BALANCE = "/api/v1.0/balance-inquiry"
 T0 = datetime(2026, 1, 15, 10, 0, 0, tzinfo=JAKARTA)
 
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def ts(when: datetime) -> str:
@@ -83,7 +77,7 @@ def rsa_signature(private_key, text: str) -> str:
 class Env:
     """A running sandbox with a frozen clock, a registered client and a token."""
 
-    def __init__(self, sb: Sandbox | None, clock: Clock, private_key, base_url: str | None = None) -> None:
+    def __init__(self, sb: Sandbox | None, clock: HandClock, private_key, base_url: str | None = None) -> None:
         self.sb, self.clock, self.key = sb, clock, private_key
         self.base_url = base_url or sb.base_url  # type: ignore[union-attr]
         self.http = httpx.Client(timeout=30, trust_env=False)
@@ -145,7 +139,7 @@ def new_ref() -> str:
 
 @pytest.fixture
 def env(private_key) -> Iterator[Env]:
-    clock = Clock(T0)
+    clock = HandClock(T0)
     config = SandboxConfig(clock=clock, notify_timeout=2.0, notify_backoff=0.05)
     with Sandbox(config) as sb:
         sb.register(CLIENT, private_key.public_key(), secret=SECRET, partner_id=PARTNER)
@@ -630,7 +624,7 @@ def test_an_oversized_body_is_400_47_00(env):
 
 
 def test_remote_callbacks_are_accepted_only_when_allowed(private_key):
-    clock = Clock(T0)
+    clock = HandClock(T0)
     with Sandbox(SandboxConfig(clock=clock, allow_remote_callbacks=True)) as sb:
         sb.register(CLIENT, private_key.public_key(), secret=SECRET, partner_id=PARTNER)
         e = Env(sb, clock, private_key)
@@ -680,7 +674,7 @@ def test_senmo_never_takes_the_asymmetric_signature(env, private_key):
 
 
 def test_a_client_without_a_secret_cannot_make_service_calls(private_key):
-    clock = Clock(T0)
+    clock = HandClock(T0)
     with Sandbox(SandboxConfig(clock=clock)) as sb:
         sb.register(CLIENT, private_key.public_key(), partner_id=PARTNER)
         e = Env(sb, clock, private_key)
@@ -793,7 +787,7 @@ def test_cli_registers_secrets_from_env_lists_routes_and_pays(private_key, tmp_p
         for path in (GENERATE, QUERY, BALANCE, "/sandbox/v1.0/qr/pay"):
             assert f"{base}{path}" in text
         assert f"partner {PARTNER}" in text and "$SANDBOX_TEST_SECRET" in text and SECRET not in text
-        e = Env(None, Clock(datetime.now(JAKARTA)), private_key, base_url=base)
+        e = Env(None, HandClock(datetime.now(JAKARTA)), private_key, base_url=base)
         made = e.call(GENERATE, generate_body(new_ref(), callback=receiver.url)).json()
         pay = [
             sys.executable,

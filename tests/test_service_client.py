@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 
 import httpx
 import pytest
+from _clock import HandClock
 from _service_server import CHANNEL, GENERATE, PARTNER, SECRET, ServiceServer, expected_signature
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -67,14 +68,11 @@ def loopback_only(monkeypatch):
     monkeypatch.setattr(socket, "getaddrinfo", guarded)
 
 
-class Clock:
+class Clock(HandClock):
     """Real time at the start (the sandbox checks token timestamps), then moved only by the fake sleep."""
 
     def __init__(self) -> None:
-        self.now = datetime.now(JAKARTA)
-
-    def __call__(self) -> datetime:
-        return self.now
+        super().__init__(datetime.now(JAKARTA))
 
     def sleep(self, seconds: float) -> None:
         self.now += timedelta(seconds=max(seconds, 1.0))  # X-TIMESTAMP has whole seconds
