@@ -101,6 +101,7 @@ def main() -> None:
     parser.add_argument("--route", choices=("token", "service"), default="token")
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--cache-sim", action="store_true", help="also simulated cache and branch misses")
+    parser.add_argument("--keep", action="store_true", help="keep the callgrind dumps (for callgrind_annotate)")
     args = parser.parse_args()
     for tool in ("valgrind", "callgrind_control"):
         if shutil.which(tool) is None:
@@ -115,6 +116,9 @@ def main() -> None:
     for variant, events in results.items():
         extra = "  ".join(f"{k} {v:,.0f}" for k, v in events.items() if k != "Ir")
         print(f"  {variant:<28} {events['Ir']:>12,.0f} instructions  {events['Ir'] / base:.3f}x  {extra}")
+    if args.keep:
+        print(f"dumps kept in {ctx.tmp} (callgrind_annotate --inclusive=no FILE)")
+        return
     for dump in glob.glob(str(ctx.tmp / "callgrind-*")):
         os.remove(dump)
 

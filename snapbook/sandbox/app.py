@@ -52,7 +52,7 @@ from .checks import Verdict, _check_table, reject, too_large, with_reason
 from .config import SandboxConfig
 from .external_ids import ExternalIds
 from .faults import FaultDecision, FaultInjector, Faults
-from .journal import Journal, JournalEntry
+from .journal import Journal, JournalEntry, new_entry
 from .openapi import openapi_document
 from .qr_store import QrStore
 from .service_checks import PARTNER_ID, SERVED_SERVICES, ServiceClient
@@ -392,7 +392,7 @@ def _journal_row(fields: dict[str, Any]) -> JournalEntry:
         value = fields.get(name)
         if type(value) is str:
             fields[name] = sys.intern(value)
-    return JournalEntry(**fields)
+    return new_entry(fields)
 
 
 def _request_info(scope: Scope, provider: Provider, product: str) -> tuple[dict[str, Any], dict[str, str]]:

@@ -18,17 +18,17 @@ import operator
 import sys
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field, fields, replace
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field, fields, make_dataclass, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..masking import printable
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas
 
-__all__ = ["Journal", "JournalEntry", "JournalVerdict"]
+__all__ = ["Journal", "JournalEntry", "JournalVerdict", "new_entry"]
 
 #: accepted: a token (or a valid-token answer) was given; rejected: a check failed;
 #: fault: an injected fault answered instead; error: the sandbox itself failed (a bug);
@@ -126,7 +126,7 @@ class JournalEntry:
         """
         status = str(self.http_status) if self.http_status else "---"
         text = (
-            f"{self.time.isoformat(timespec='seconds')} {self.method or '-'} "
+            f"{_time_text(self.time)} {self.method or '-'} "
             f"{self.path or '-'} client={self.client_key or '-'} "
             f"{status} {self.response_code or '-'} {self.latency_ms:.1f}ms {self.verdict}"
         )
@@ -143,6 +143,26 @@ class JournalEntry:
         return printable(text)
 
 
+#: JournalEntry's twin: the same fields, defaults and slots, not frozen. A frozen dataclass sets
+#: each field through ``object.__setattr__`` (about 2 µs for a row, and the sandbox makes one per
+#: request); the twin takes them with plain slot stores, then becomes a JournalEntry: its slot
+#: layout is the same, so its class can be swapped (about 0.6 µs in all). See :func:`new_entry`.
+_OpenEntry = make_dataclass(
+    "_OpenEntry",
+    [(f.name, f.type, field(default=f.default, default_factory=f.default_factory)) for f in fields(JournalEntry)],
+    slots=True,
+    repr=False,
+    eq=False,
+)
+
+
+def new_entry(values: Mapping[str, Any]) -> JournalEntry:
+    """``JournalEntry(**values)``, made about three times faster: a row equal to it, as frozen."""
+    entry = _OpenEntry(**values)
+    entry.__class__ = JournalEntry  # type: ignore[assignment]
+    return entry  # type: ignore[return-value]
+
+
 def _size(texts: tuple[str, ...], notes: tuple[str, ...], doctor: object) -> int:
     """:meth:`JournalEntry.size` of a row with these text fields, notes and doctor."""
     try:  # str.__sizeof__ is sys.getsizeof for a str (not a GC object: no header added), a quarter the cost
@@ -153,6 +173,21 @@ def _size(texts: tuple[str, ...], notes: tuple[str, ...], doctor: object) -> int
 
 
 _str_sizeof = str.__sizeof__
+
+
+def _time_text(time: datetime) -> str:
+    """``time.isoformat(timespec="seconds")``, made once per second of rows (about 1 µs each, on every line)."""
+    global _last_time_text
+    key = (time.second, time.minute, time.hour, time.day, time.month, time.year, time.fold, time.tzinfo)
+    last = _last_time_text
+    if last[0] == key:
+        return last[1]
+    text = time.isoformat(timespec="seconds")
+    _last_time_text = (key, text)  # one tuple, replaced: safe across threads
+    return text
+
+
+_last_time_text: tuple[tuple[object, ...], str] = ((), "")
 
 
 class Journal:
