@@ -990,3 +990,35 @@ def test_journal_rows_share_the_texts_that_repeat_and_keep_their_own_values(priv
         assert getattr(first, name) == getattr(second, name) and getattr(first, name) is getattr(second, name)
     assert first.jti != second.jti and first.token != second.token
     assert (third.path, third.client_key, third.response_code) == (PATHS["snap"], "MCP-OTHER", "4017300")
+
+
+@pytest.mark.parametrize(
+    ("body", "notes"),
+    [
+        (BODY, ()),
+        ({"grantType": "client_credentials"}, ()),
+        ({**BODY, "merchantId": "M1", "extra": 1}, ("unexpected body field(s) ignored: 'merchantId', 'extra'",)),
+        ({**BODY, "grant_type": "client_credentials"}, ("body also has 'grant_type'; 'grantType' is used",)),
+        (
+            {"GrantType": "client_credentials", "additionalInfo": {}},
+            ("grant type sent as 'GrantType' instead of 'grantType' (accepted; strict mode rejects it)",),
+        ),
+        (
+            {"GrantType": "client_credentials", "scope": "x"},
+            (
+                "grant type sent as 'GrantType' instead of 'grantType' (accepted; strict mode rejects it)",
+                "unexpected body field(s) ignored: 'scope'",
+            ),
+        ),
+    ],
+)
+def test_accepted_bodies_carry_exactly_their_notes(public_key, private_key, body, notes):
+    """Accepted with notes for what is unusual (an unknown field, another spelling), none for the usual body;
+    the usual verdict is shared per client, and equal to one made afresh."""
+    headers = signed_headers(private_key, CLIENT, TS)
+    v = check_token_request(headers, json.dumps(body).encode(), clients={CLIENT: public_key}, now=T)
+    assert v.accepted and v.client_key == CLIENT and v.notes == notes
+    if not notes:
+        from snapbook.sandbox.checks import Verdict
+
+        assert v == Verdict(True, 200, "2007300", "Successful", (), CLIENT)
