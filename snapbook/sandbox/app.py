@@ -26,7 +26,6 @@ drives.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import sys
 import threading
@@ -49,6 +48,7 @@ from ..keys import public_key_from
 from ..masking import mask, printable
 from ..signing import check_client_key, make_timestamp
 from .checks import Verdict, _check_table, reject, too_large, with_reason
+from .compact_json import compact_encoder
 from .config import SandboxConfig
 from .external_ids import ExternalIds
 from .faults import FaultDecision, FaultInjector, Faults
@@ -160,14 +160,14 @@ def _header_safe(value: str, limit: int = 256) -> str:
 
 
 # JSONResponse's own encoding (compact, UTF-8, no NaN), built once instead of once per answer.
-_JSON_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":"))
+_encode_json = compact_encoder(ensure_ascii=False, allow_nan=False)
 
 
 class _JSONAnswer(JSONResponse):
     """A :class:`JSONResponse` (same body bytes, same headers) whose encoder is made once, not per answer."""
 
     def render(self, content: Any) -> bytes:
-        return _JSON_ENCODER.encode(content).encode("utf-8")
+        return _encode_json(content).encode("utf-8")
 
     @classmethod
     def snap(cls, content: Any, status: int, timestamp: str, client_key: str) -> _JSONAnswer:
@@ -183,7 +183,7 @@ class _JSONAnswer(JSONResponse):
         answer = cls.__new__(cls)
         answer.status_code = status
         answer.background = None
-        body = answer.body = _JSON_ENCODER.encode(content).encode("utf-8")
+        body = answer.body = _encode_json(content).encode("utf-8")
         answer.raw_headers = [
             (b"x-timestamp", timestamp.encode("latin-1")),
             (b"x-client-key", client_key.encode("latin-1")),

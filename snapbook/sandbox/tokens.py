@@ -22,6 +22,7 @@ import jwt
 from jwt.algorithms import HMACAlgorithm
 
 from ..errors import SnapResponseError
+from .compact_json import compact_encoder
 
 __all__ = ["ISSUER", "InvalidTokenError", "TokenIssuer"]
 
@@ -34,7 +35,7 @@ _HEADER_SEGMENT = base64.urlsafe_b64encode(
     json.dumps({"alg": "HS512"}, separators=(",", ":"), sort_keys=True).encode()
 ).replace(b"=", b"")
 # PyJWT's payload encoding: json.dumps with compact separators (ASCII escapes, as its default).
-_PAYLOAD_ENCODER = json.JSONEncoder(separators=(",", ":"))
+_encode_payload = compact_encoder()
 
 
 class InvalidTokenError(SnapResponseError):
@@ -110,7 +111,7 @@ class TokenIssuer:
         keyed = self._keyed
         if keyed is None:
             return jwt.encode(claims, self._key, algorithm="HS512", headers={"typ": None})
-        payload = base64.urlsafe_b64encode(_PAYLOAD_ENCODER.encode(claims).encode("utf-8")).replace(b"=", b"")
+        payload = base64.urlsafe_b64encode(_encode_payload(claims).encode("utf-8")).replace(b"=", b"")
         signing_input = _HEADER_SEGMENT + b"." + payload
         mac = keyed.copy()
         mac.update(signing_input)
