@@ -149,7 +149,10 @@ class JournalEntry:
 #: layout is the same, so its class can be swapped (about 0.6 µs in all). See :func:`new_entry`.
 _OpenEntry = make_dataclass(
     "_OpenEntry",
-    [(f.name, f.type, field(default=f.default, default_factory=f.default_factory)) for f in fields(JournalEntry)],
+    [
+        (f.name, f.type, field(default=f.default, default_factory=f.default_factory, init=f.init, kw_only=f.kw_only))
+        for f in fields(JournalEntry)
+    ],
     slots=True,
     repr=False,
     eq=False,
