@@ -93,7 +93,7 @@ def test_new_entry_makes_the_same_frozen_row_as_the_constructor(extra):
     import dataclasses
     import pickle
 
-    made, usual = new_entry({**ROW, **extra}), JournalEntry(**ROW, **extra)
+    made, usual = new_entry(**ROW, **extra), JournalEntry(**ROW, **extra)
     assert type(made) is JournalEntry
     assert made == usual and hash(made) == hash(usual) and repr(made) == repr(usual)
     assert all(getattr(made, f.name) is getattr(usual, f.name) for f in dataclasses.fields(JournalEntry))
@@ -107,9 +107,9 @@ def test_new_entry_makes_the_same_frozen_row_as_the_constructor(extra):
 
 def test_new_entry_refuses_what_the_constructor_refuses():
     with pytest.raises(TypeError):
-        new_entry({k: v for k, v in ROW.items() if k != "path"})  # a field without a default missing
+        new_entry(**{k: v for k, v in ROW.items() if k != "path"})  # a field without a default missing
     with pytest.raises(TypeError):
-        new_entry({**ROW, "colour": "blue"})  # not a field
+        new_entry(**ROW, colour="blue")  # not a field
 
 
 def test_a_line_starts_with_its_own_second():

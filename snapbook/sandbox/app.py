@@ -392,7 +392,7 @@ def _journal_row(fields: dict[str, Any]) -> JournalEntry:
         value = fields.get(name)
         if type(value) is str:
             fields[name] = sys.intern(value)
-    return new_entry(fields)
+    return new_entry(**fields)
 
 
 def _request_info(scope: Scope, provider: Provider, product: str) -> tuple[dict[str, Any], dict[str, str]]:

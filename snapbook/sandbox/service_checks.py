@@ -64,8 +64,9 @@ from ..errors import BodyFormatError, SnapbookError, TimestampError
 from ..masking import mask
 from ..service_signing import Verification, sign_symmetric, verify_asymmetric, verify_symmetric
 from ..signing import parse_timestamp
-from .checks import MAX_MESSAGE, Verdict, _clip, _load_json, _short, with_reason
+from .checks import MAX_MESSAGE, Verdict, _clip, _load_json, _short, new_verdict, with_reason
 from .external_ids import ExternalIds
+from .frozen import fast_constructor
 
 __all__ = [
     "SERVED_SERVICES",
@@ -141,7 +142,7 @@ class ServiceClient:
 
 def service_reject(status: int, service: str, case: str, message: str, notes: Any = ()) -> Verdict:
     """A rejection with responseCode ``<status><service><case>``."""
-    return Verdict(
+    return new_verdict(
         False, status, f"{status}{service}{case}", message[:MAX_MESSAGE], tuple(_clip(str(n)) for n in notes)
     )
 
@@ -157,6 +158,10 @@ class ServiceCall:
     #: The presented token, masked, and its jti (symmetric calls).
     token: str = ""
     jti: str = ""
+
+
+#: ``ServiceCall(...)`` at the speed of a plain dataclass (one per service call).
+new_service_call = fast_constructor(ServiceCall)
 
 
 class ServiceDoctorNote:
@@ -500,7 +505,5 @@ def check_service_call(
             token=masked_token,
             jti=jti,
         )
-    accepted = Verdict(
-        True, 200, f"200{ss}00", "Successful", tuple(map(_clip, notes)), client.client_key
-    )
-    return ServiceCall(accepted, client, data, external_id, masked_token, jti)
+    accepted = new_verdict(True, 200, f"200{ss}00", "Successful", tuple(map(_clip, notes)), client.client_key)
+    return new_service_call(accepted, client, data, external_id, masked_token, jti)
