@@ -430,7 +430,9 @@ def _checks_in_process(ctx: Context, key, other) -> list[Row]:
         compare_ops(
             AREA, "check_token_request in-process: right key, wrong message (e.g. stale timestamp signed) vs valid",
             check(wrong_msg), check(good), a_label="wrong message", b_label="valid",
-            n=ctx.size(6, 2), rounds=ctx.size(2, 1), min_rounds=1, budget_s=ctx.budget_s,
+            # As many calls as the row above: the doctor no longer runs inside the check (it did
+            # when this row took 6 calls of 54-110 ms), so 6 calls were a noisy sample of ~30 µs ones.
+            n=ctx.size(200, 30), rounds=ctx.size(3, 1), min_rounds=1, budget_s=ctx.budget_s,
         ).check("<= 1.0"),
     ]
     return rows
