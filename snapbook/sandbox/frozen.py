@@ -29,6 +29,7 @@ def fast_constructor(cls: type[T]) -> Callable[..., T]:
         raise TypeError(f"fast_constructor needs a frozen dataclass, not {cls!r}")
     if hasattr(cls, "__post_init__"):
         raise TypeError(f"{cls.__name__} has __post_init__, which the fast constructor would skip")
+
     def become_frozen(instance: Any) -> None:  # the twin's __post_init__: the last step of its __init__
         instance.__class__ = cls  # a layout that differs raises TypeError here: tested for each class used
 
