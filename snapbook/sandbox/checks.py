@@ -498,7 +498,7 @@ _TOKEN_BODY_FIELDS = frozenset({"grantType", "additionalInfo", "grant_type", "gr
 
 @lru_cache(maxsize=256)
 def _accepted(client_key: str) -> Verdict:
-    """The verdict of a request accepted without notes, made once per client (a frozen dataclass
-    costs about 1 µs to make, and this is every successful token request). Only keys of
+    """The verdict of a request accepted without notes: the same for every such request of a client,
+    so it is made once per client (this is nearly every successful token request). Only keys of
     registered clients get here."""
     return Verdict(True, 200, "2007300", "Successful", (), client_key)
